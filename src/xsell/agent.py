@@ -1,0 +1,534 @@
+"""The agent: customer context → features → reward model → guardrails + policy → decisions.
+
+``Agent.act`` decides, ``Agent.update`` learns. Both are vectorized: the HTTP service calls
+them with one customer, the nightly batch with millions, and they behave the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from xsell._pending import PendingDecisions
+from xsell._rng import hash_keys, keyed_uniform
+from xsell._time import Clock, as_utc, system_clock
+from xsell.catalog.product import Catalog, Mode
+from xsell.errors import InputError, NotFittedError, SchemaError
+from xsell.explain import N_DRIVERS, render_explanations, top_drivers
+from xsell.features.featurizer import Design, Featurizer, check_customers
+from xsell.features.spec import FeatureSpec
+from xsell.guardrails.contact_history import ContactHistory
+from xsell.guardrails.rules import evaluate_guardrails
+from xsell.models.bayes_logistic import BayesianLogisticRegression
+from xsell.policies.base import ActionValues, Policy, choose
+from xsell.policies.thompson import ThompsonSampling
+from xsell.prior import WarmStartPrior
+from xsell.records import OfferResult, UpdateSummary
+
+__all__ = ["Agent"]
+
+_HEX = np.array([f"{i:02x}" for i in range(256)], dtype="S2")
+
+
+def _decision_ids(at: pd.Timestamp, keys: np.ndarray, seed: int) -> np.ndarray:
+    """Time-ordered ids: 48 bits of milliseconds, then 80 bits of a hash of what is decided.
+
+    Deterministic for (time, decision key, seed), so a retried or resumed run produces the
+    same ids; sortable by time like UUIDv7.
+    """
+    n = len(keys)
+    raw = np.zeros((n, 16), dtype=np.uint8)
+    ms = np.uint64(at.value // 1_000_000)
+    raw[:, :6] = np.frombuffer(int(ms).to_bytes(8, "big")[2:], dtype=np.uint8)
+    h1 = keyed_uniform_bits(seed, keys, 101)
+    h2 = keyed_uniform_bits(seed, keys, 102)
+    raw[:, 6:14] = h1.astype(">u8").view(np.uint8).reshape(n, 8)
+    raw[:, 14:16] = h2.astype(">u8").view(np.uint8).reshape(n, 8)[:, :2]
+    return np.asarray(_HEX[raw].view("S32").ravel().astype("U32"), dtype=object)
+
+
+def keyed_uniform_bits(seed: int, keys: np.ndarray, draw: int) -> np.ndarray:
+    """64 random bits per key (same construction as :func:`xsell._rng.keyed_uniform`)."""
+    u = keyed_uniform(seed, keys, draw)
+    return (u * 2.0**53).astype(np.uint64) << np.uint64(11)
+
+
+class Agent:
+    """Decides which product to offer each customer, and learns from the outcomes.
+
+    Parameters
+    ----------
+    catalog
+        What may be offered.
+    spec
+        Which customer columns are model inputs, which are protected, and where the
+        propensity scores and consents are.
+    policy
+        How to choose among the eligible products (default :class:`ThompsonSampling`).
+    prior
+        The warm-start prior (default: rank exactly as the propensity model on day one).
+    learn_opt_out
+        Learn an opt-out model per product and charge ``p(opt-out) × opt_out_cost`` against
+        each offer. Default: when any product has an opt-out cost.
+    seed
+        Seed of every random draw (each draw is keyed by what is decided, never call order).
+    clock
+        Where ``act``/``update`` read the time when ``at`` is not given.
+    history
+        Contact history for frequency caps and cool-off (``None``: no contact rules).
+    record_contacts
+        Whether ``act`` records each offer as a contact in ``history`` (the decision log
+        records contacts at delivery instead and switches this off).
+    pending_capacity
+        How many recent decisions' inputs are kept for learning by decision id.
+
+    Examples
+    --------
+    >>> from xsell import Agent, Catalog, make_customers, sample_feature_spec
+    >>> agent = Agent(Catalog.sample(), sample_feature_spec(), seed=7)
+    >>> customers = make_customers(1000, seed=7)
+    >>> decisions = agent.act(customers, at="2026-01-05T09:00:00Z")
+    >>> len(decisions), decisions["decision_id"].is_unique
+    (1000, True)
+    >>> summary = agent.update(decisions.assign(conversion=0)[decisions["product"].notna()])
+    >>> summary.model_version
+    1
+    """
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        spec: FeatureSpec,
+        *,
+        policy: Policy | None = None,
+        prior: WarmStartPrior | None = None,
+        learn_opt_out: bool | None = None,
+        seed: int = 0,
+        clock: Clock | None = None,
+        history: ContactHistory | None = None,
+        record_contacts: bool = True,
+        pending_capacity: int = 100_000,
+    ) -> None:
+        if not isinstance(catalog, Catalog):
+            raise InputError(f"`catalog` must be a Catalog, got {type(catalog).__name__}")
+        if not isinstance(spec, FeatureSpec):
+            raise InputError(f"`spec` must be a FeatureSpec, got {type(spec).__name__}")
+        if policy is not None and not isinstance(policy, Policy):
+            raise InputError(f"`policy` must be a Policy, got {type(policy).__name__}")
+        if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
+            raise InputError(f"`seed` must be an integer, got {seed!r}")
+        if pending_capacity < 0:
+            raise InputError(f"`pending_capacity` must be >= 0, got {pending_capacity}")
+        self.catalog = catalog
+        self.spec = spec
+        self.policy: Policy = policy if policy is not None else ThompsonSampling()
+        self.prior = prior if prior is not None else WarmStartPrior()
+        self.learn_opt_out = (
+            any(p.opt_out_cost > 0 for p in catalog.products)
+            if learn_opt_out is None
+            else bool(learn_opt_out)
+        )
+        self.seed = int(seed)
+        self.clock: Clock = clock if clock is not None else system_clock
+        self.history = history
+        self.record_contacts = record_contacts
+        self.pending_capacity = int(pending_capacity)
+        self.model_version = 0
+        self.n_learned = 0
+        self.featurizer = Featurizer(spec, catalog.product_ids)
+
+    # -- set-up ---------------------------------------------------------------------------
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the feature scaling is fitted (on a reference table or the first batch)."""
+        return self.featurizer.is_fitted
+
+    def fit_features(self, reference: pd.DataFrame) -> Agent:
+        """Fit scaling and category levels on a reference table and build the prior.
+
+        Called automatically on the first :meth:`act` batch when not called before. Once
+        fitted, the featurization is frozen (and saved with the agent).
+        """
+        if self.is_fitted:
+            raise InputError(
+                "the features are already fitted; they are frozen for the agent's life"
+            )
+        self.featurizer.fit(reference)
+        self._build_models()
+        return self
+
+    def _build_models(self) -> None:
+        f = self.featurizer
+        mean, sd = self.prior.conversion_prior(f, self.catalog)
+        self.model = BayesianLogisticRegression(mean, sd, n_shared=f.n_features)
+        om, osd = self.prior.opt_out_prior(f, len(self.catalog.products))
+        self.opt_out_model = BayesianLogisticRegression(om, osd, n_shared=f.n_features)
+        self.pending = PendingDecisions(self.pending_capacity, f.n_features, f.n_arm_inputs)
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise NotFittedError(
+                "the agent has not seen any customers; call act() or fit_features() first"
+            )
+
+    @property
+    def feature_names(self) -> list[str]:
+        """Names of the explanation features (driver ids index this list)."""
+        self._check_fitted()
+        return [*self.featurizer.feature_names, "propensity score"]
+
+    @property
+    def policy_version(self) -> str:
+        """Short stable id of the policy and its parameters."""
+        return self.policy.version
+
+    # -- deciding ---------------------------------------------------------------------------
+    def _action_values(self, design: Design, eligible: np.ndarray) -> ActionValues:
+        needs_scale = not self.policy.deterministic and isinstance(self.policy, ThompsonSampling)
+        pred = self.model.predict(design, with_uncertainty=needs_scale)
+        cost = np.array([p.opt_out_cost for p in self.catalog.products])
+        if self.learn_opt_out:
+            opt = self.opt_out_model.predict(self._opt_out_design(design), with_uncertainty=False)
+            penalty = opt.probability() * cost
+        else:
+            penalty = np.zeros_like(pred.loc)
+        value = np.array([p.value.amount for p in self.catalog.products])
+        return ActionValues(pred, value, penalty, eligible)
+
+    @staticmethod
+    def _opt_out_design(design: Design) -> Design:
+        return Design(design.X, design.E[:, :, :0], design.propensity)
+
+    def act(
+        self,
+        customers: pd.DataFrame,
+        at: object = None,
+        *,
+        mode: Mode = "realtime",
+        placement: str = "default",
+    ) -> pd.DataFrame:
+        """Decide for every customer: one row each, in the input order.
+
+        Parameters
+        ----------
+        customers
+            One row per customer, with the columns of the feature spec, ``owns_<product>``,
+            the consent columns and the columns the catalog's rules read.
+        at
+            Decision time, timezone-aware (default: the agent's clock).
+        mode
+            ``"realtime"`` or ``"batch"``: picks each product's channel.
+        placement
+            Where the offer is shown (part of the decision key: the same customer decided
+            for two placements at the same time gets independent draws).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``customer_id, decision_id, at, mode, placement, product, channel, probability,
+            expected_value, explored, model_version, policy_version``; ``p_none`` and
+            ``p_<product>`` (the full distribution the choice was drawn from);
+            ``blocked_<product>`` (the rule that blocked it, or ``""``); and
+            ``driver_i, driver_i_effect, driver_i_value`` for i = 1..3 (ids into
+            :attr:`feature_names`, logit contributions, standardized values).
+        """
+        check_customers(customers, self.spec)
+        if mode not in ("realtime", "batch"):
+            raise InputError(f"`mode` must be 'realtime' or 'batch', got {mode!r}")
+        ts = as_utc(self.clock() if at is None else at)
+        if not self.is_fitted:
+            self.fit_features(customers)
+        design = self.featurizer.transform(customers)
+        guard = evaluate_guardrails(
+            customers, self.catalog, self.spec, at=ts, mode=mode, history=self.history
+        )
+        values = self._action_values(design, guard.eligible)
+        ids = _as_str_array(customers[self.spec.customer_id])
+        keys = hash_keys(ids, ts.value, placement)
+        u = keyed_uniform(self.seed, keys, 0)
+        choice = choose(self.policy, values, u, n_learned=self.n_learned)
+        out = self._decision_frame(customers, ids, keys, ts, mode, placement, design, choice, guard)
+        offered = np.flatnonzero(choice.action > 0)
+        if len(offered):
+            arm = choice.action[offered] - 1
+            self.pending.add(
+                np.asarray(out["decision_id"].array, dtype=object)[offered],
+                design.X[offered],
+                design.E[offered, arm, :],
+                arm,
+            )
+            if self.history is not None and self.record_contacts:
+                self.history.record(
+                    pd.DataFrame(
+                        {
+                            "customer_id": ids[offered],
+                            "product_id": np.asarray(out["product"].astype(object))[offered],
+                            "channel": np.asarray(out["channel"].astype(object))[offered],
+                            "at": pd.DatetimeIndex(np.full(len(offered), ts.value)).tz_localize(
+                                "UTC"
+                            ),
+                        }
+                    )
+                )
+        return out
+
+    def _decision_frame(
+        self,
+        customers: pd.DataFrame,
+        ids: np.ndarray,
+        keys: np.ndarray,
+        ts: pd.Timestamp,
+        mode: Mode,
+        placement: str,
+        design: Design,
+        choice: Any,
+        guard: Any,
+    ) -> pd.DataFrame:
+        n = len(ids)
+        pids = list(self.catalog.product_ids)
+        action = choice.action
+        channels = [p.channels[mode] for p in self.catalog.products]
+        channel_levels = list(dict.fromkeys(channels))
+        channel_code = np.asarray(
+            [-1, *[channel_levels.index(c) for c in channels]], dtype=np.int64
+        )
+        rows = np.arange(n)
+        # categoricals built from codes and object columns cost nothing to assemble; inferring
+        # a string dtype for 100,000s of values would cost more than deciding them
+        cols: dict[str, Any] = {
+            "customer_id": customers[self.spec.customer_id].array,
+            "decision_id": pd.array(_decision_ids(ts, keys, self.seed), dtype=object),
+            "at": pd.DatetimeIndex(np.full(n, ts.value)).tz_localize("UTC"),
+            "mode": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[mode]),
+            "placement": pd.Categorical.from_codes(
+                np.zeros(n, dtype=np.int8), categories=[placement]
+            ),
+            "product": pd.Categorical.from_codes(action - 1, categories=pids),
+            "channel": pd.Categorical.from_codes(channel_code[action], categories=channel_levels),
+            "probability": choice.probability,
+            "expected_value": choice.expected_value[rows, action],
+            "explored": choice.explored,
+            "model_version": np.full(n, self.model_version, dtype=np.int64),
+            "policy_version": pd.Categorical.from_codes(
+                np.zeros(n, dtype=np.int8), categories=[self.policy_version]
+            ),
+            "p_none": choice.probabilities[:, 0],
+        }
+        for k, pid in enumerate(pids):
+            cols[f"p_{pid}"] = choice.probabilities[:, k + 1]
+        categories = pd.CategoricalDtype(list(guard.labels))
+        for k, pid in enumerate(pids):
+            cols[f"blocked_{pid}"] = pd.Categorical.from_codes(guard.reason[:, k], dtype=categories)
+        drv_id, drv_eff, drv_val = self._drivers(design, action)
+        for j in range(N_DRIVERS):
+            cols[f"driver_{j + 1}"] = drv_id[:, j].astype(np.int16)
+            cols[f"driver_{j + 1}_effect"] = drv_eff[:, j]
+            cols[f"driver_{j + 1}_value"] = drv_val[:, j]
+        return pd.DataFrame(cols, index=customers.index)
+
+    def _drivers(
+        self, design: Design, action: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-feature logit contributions to the chosen product's score, top ones kept.
+
+        Features are the shared inputs (intercept excluded) and, last, the propensity score.
+        """
+        n, d = design.X.shape
+        arm = np.where(action > 0, action - 1, 0)
+        has_prop = design.E.shape[2] > 0
+        values = np.empty((n, d + 1), dtype=np.float32)
+        values[:, :d] = design.X
+        values[:, d] = design.E[np.arange(n), arm, 0] if has_prop else 0.0
+        weights = self.model.mean_[:, : d + 1].astype(np.float32) if has_prop else None
+        if weights is None:
+            weights = np.zeros((self.model.n_arms, d + 1), dtype=np.float32)
+            weights[:, :d] = self.model.mean_[:, :d]
+        contrib = weights[arm] * values
+        contrib[:, 0] = -np.inf  # the intercept explains nothing
+        contrib[action == 0] = -np.inf
+        return top_drivers(contrib, values)
+
+    def explain(self, decisions: pd.DataFrame) -> pd.Series:
+        """Each decision in plain words: why this product, and which products were blocked why.
+
+        Rendered on demand from the structured columns :meth:`act` returned.
+        """
+        self._check_fitted()
+        names = {p.id: p.name for p in self.catalog.products}
+        currency = self.catalog.products[0].value.currency
+        return render_explanations(decisions, self.feature_names, names, currency)
+
+    # -- learning ---------------------------------------------------------------------------
+    def update(
+        self, outcomes: pd.DataFrame | Sequence[OfferResult] | OfferResult, at: object = None
+    ) -> UpdateSummary:
+        """Learn from outcomes; returns what was learned and the new model version.
+
+        ``outcomes`` is either
+
+        * rows with ``decision_id`` and ``conversion`` (0/1), optionally ``opt_out``
+          (0/1 or missing): the agent looks up the inputs it used for that decision; or
+        * full rows of context + ``product`` + ``conversion`` (replaying a decision log):
+          the context is featurized with the frozen featurizer.
+
+        Rows whose product is none (no offer) teach the product models nothing and are
+        counted as skipped. Outcomes may arrive late and in any order; each decision is
+        learned once.
+        """
+        self._check_fitted()
+        if at is not None:
+            as_utc(at)
+        df = _outcomes_frame(outcomes)
+        replay = "product" in df.columns and all(c in df.columns for c in self.spec.model_inputs)
+        conv = _labels(df, "conversion", required=True)
+        opt = _labels(df, "opt_out", required=False)
+        if replay:
+            product = df["product"].to_numpy(dtype=object)
+            none = pd.isna(df["product"]).to_numpy() | (product == "none")
+            keep = np.flatnonzero(~none)
+            col = pd.Index(self.catalog.product_ids).get_indexer(
+                pd.Index(product[keep], dtype=object)
+            )
+            if (col < 0).any():
+                bad = product[keep][col < 0][0]
+                raise InputError(f"`outcomes` column 'product' has unknown product {bad!r}")
+            sub = df.iloc[keep]
+            if self.spec.customer_id not in sub.columns:
+                raise SchemaError(
+                    f"`outcomes` rows need the customer id column {self.spec.customer_id!r}"
+                )
+            design = self.featurizer.transform(sub, what="outcomes")
+            X, E, arm = design.X, design.E[np.arange(len(keep)), col, :], col
+            learned_ids: list[str] = []
+        else:
+            if "decision_id" not in df.columns:
+                raise SchemaError(
+                    "`outcomes` needs a 'decision_id' column, or 'product' with full context"
+                )
+            ids_all = df["decision_id"].astype(str)
+            if ids_all.duplicated().any():
+                raise InputError(
+                    f"`outcomes` column 'decision_id' repeats {ids_all[ids_all.duplicated()].iloc[0]!r}; "
+                    "give each decision's labels in one row"
+                )
+            none = np.zeros(len(df), dtype=bool)
+            if "product" in df.columns:
+                none = pd.isna(df["product"]).to_numpy()
+            keep = np.flatnonzero(~none)
+            learned_ids = ids_all.to_numpy()[keep].tolist()
+            slots = self.pending.lookup(learned_ids)
+            X, E, arm = self.pending.X[slots], self.pending.E[slots], self.pending.arm[slots]
+        K = len(self.catalog.products)
+        Efull = np.zeros((len(keep), K, E.shape[1]))
+        Efull[np.arange(len(keep)), arm, :] = E
+        design = Design(X, Efull, np.full((len(keep), K), np.nan))
+        if len(keep):
+            self.model.partial_fit(design, arm, conv[keep])
+        n_opt = 0
+        if self.learn_opt_out and opt is not None and len(keep):
+            known = np.flatnonzero(~np.isnan(opt[keep]))
+            n_opt = len(known)
+            if n_opt:
+                self.opt_out_model.partial_fit(
+                    self._opt_out_design(design.rows(known)), arm[known], opt[keep][known]
+                )
+        if learned_ids:
+            self.pending.forget(learned_ids)
+        if len(keep):
+            self.n_learned += len(keep)
+            self.model_version += 1
+        return UpdateSummary(
+            learned=len(keep),
+            conversions=int(conv[keep].sum()),
+            opt_outs_learned=n_opt,
+            skipped_no_offer=int(none.sum()),
+            model_version=self.model_version,
+        )
+
+    # -- inspection -------------------------------------------------------------------------
+    def coefficients(self) -> pd.DataFrame:
+        """Every product's weights with their uncertainty, as a long table.
+
+        Columns: ``outcome`` (conversion / opt_out), ``product``, ``feature``, ``weight``
+        (posterior mean, logit scale), ``sd`` (posterior standard deviation), ``prior``.
+        """
+        self._check_fitted()
+        rows = []
+        names_conv = [*self.featurizer.feature_names, "propensity score", "propensity missing"][
+            : self.model.n_inputs
+        ]
+        models = [("conversion", self.model, names_conv)]
+        if self.learn_opt_out:
+            models.append(("opt_out", self.opt_out_model, self.featurizer.feature_names))
+        for outcome, model, names in models:
+            mean, sd = model.coefficients()
+            for k, pid in enumerate(self.catalog.product_ids):
+                for j, name in enumerate(names):
+                    rows.append((outcome, pid, name, mean[k, j], sd[k, j], model.prior_mean_[k, j]))
+        return pd.DataFrame(
+            rows, columns=["outcome", "product", "feature", "weight", "sd", "prior"]
+        )
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, path: str) -> None:
+        """Save the agent to one file (JSON manifest + arrays; loading runs no code)."""
+        from xsell.persistence import save_agent
+
+        save_agent(self, path)
+
+    @classmethod
+    def load(
+        cls, path: str, *, clock: Clock | None = None, history: ContactHistory | None = None
+    ) -> Agent:
+        """Load an agent saved by :meth:`save`; a corrupted or foreign file raises PersistenceError."""
+        from xsell.persistence import load_agent
+
+        return load_agent(path, clock=clock, history=history)
+
+
+def _as_str_array(ids: pd.Series) -> np.ndarray:
+    """Customer ids as an object array of ``str`` (converting only when they are not strings)."""
+    if pd.api.types.is_string_dtype(ids.dtype):
+        return np.asarray(ids.to_numpy(dtype=object))
+    return np.asarray(ids.astype(str).to_numpy(dtype=object))
+
+
+def _outcomes_frame(outcomes: object) -> pd.DataFrame:
+    if isinstance(outcomes, OfferResult):
+        outcomes = [outcomes]
+    if isinstance(outcomes, pd.DataFrame):
+        return outcomes
+    if isinstance(outcomes, Sequence) and all(isinstance(o, OfferResult) for o in outcomes):
+        return pd.DataFrame(
+            {
+                "decision_id": [o.decision_id for o in outcomes],
+                "conversion": [o.conversion for o in outcomes],
+                "opt_out": [np.nan if o.opt_out is None else o.opt_out for o in outcomes],
+            }
+        )
+    raise InputError(
+        f"`outcomes` must be a DataFrame or a list of OfferResult, got {type(outcomes).__name__}"
+    )
+
+
+def _labels(df: pd.DataFrame, col: str, *, required: bool) -> np.ndarray | None:
+    if col not in df.columns:
+        if required:
+            raise SchemaError(f"`outcomes` is missing the label column {col!r}")
+        return None
+    s = df[col]
+    if not (pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == bool or s.dtype == "boolean"):
+        raise SchemaError(f"`outcomes` column {col!r} must be 0/1, got dtype {s.dtype}")
+    v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    nan = np.isnan(v)
+    if required and nan.any():
+        raise InputError(
+            f"`outcomes` column {col!r} is missing a value (row {int(np.flatnonzero(nan)[0])})"
+        )
+    bad = ~nan & (v != 0) & (v != 1)
+    if bad.any():
+        raise InputError(f"`outcomes` column {col!r} must be 0 or 1, got {v[bad][0]!r}")
+    return v

@@ -1,0 +1,6 @@
+"""Customer context → model inputs."""
+
+from xsell.features.featurizer import ARM_INPUTS, Design, Featurizer, check_customers
+from xsell.features.spec import FeatureSpec
+
+__all__ = ["ARM_INPUTS", "Design", "FeatureSpec", "Featurizer", "check_customers"]

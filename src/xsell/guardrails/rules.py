@@ -1,0 +1,189 @@
+"""Guardrails: rules applied before the policy chooses, that no learning may override.
+
+For ``n`` customers and ``K`` products they give a boolean ``eligible`` matrix and, for
+every blocked (customer, product), the first rule that blocked it, checked in this order:
+withdrawn product, already owned, eligibility rules, suitability rules, channel consent,
+cool-off, the product's frequency cap, the catalog-wide contact limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from xsell.catalog.product import Catalog, Mode, Product, Rule
+from xsell.errors import SchemaError
+from xsell.features.spec import FeatureSpec
+from xsell.guardrails.contact_history import ContactHistory
+
+__all__ = ["GuardrailResult", "evaluate_guardrails", "reason_labels"]
+
+
+@dataclass(frozen=True, slots=True)
+class GuardrailResult:
+    """Which products each customer may be offered, and why not.
+
+    Attributes
+    ----------
+    eligible
+        Boolean (n, K).
+    reason
+        Integer (n, K): 0 where eligible, else an index into ``labels``.
+    labels
+        Reason texts; ``labels[0] == ""``.
+    """
+
+    eligible: np.ndarray
+    reason: np.ndarray
+    labels: tuple[str, ...]
+
+    def reasons_for(self, row: int) -> dict[str, str]:
+        """Blocked products of one customer → reason (needs the product ids: see Agent)."""
+        return {str(k): self.labels[int(r)] for k, r in enumerate(self.reason[row]) if r}
+
+
+def reason_labels(catalog: Catalog) -> tuple[str, ...]:
+    """All reason texts a catalog can produce, in a fixed order (index 0 = eligible)."""
+    labels = ["", "product withdrawn", "already owns the product"]
+    for p in catalog.products:
+        for r in p.eligibility:
+            labels.append(f"not eligible: {r.describe()}")
+        for r in p.suitability:
+            labels.append(f"not suitable: {r.describe()}")
+    labels += ["no consent for the channel", "cool-off period", "frequency cap", "contact limit"]
+    return tuple(dict.fromkeys(labels))
+
+
+def _rule_passes(df: pd.DataFrame, rule: Rule, product: Product) -> np.ndarray:
+    if rule.field not in df.columns:
+        raise SchemaError(
+            f"`customers` is missing column {rule.field!r}, needed by a rule of product {product.id!r}"
+        )
+    s = df[rule.field]
+    ok = s.notna().to_numpy().copy()
+    if rule.min is not None or rule.max is not None:
+        if not (pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == bool):
+            raise SchemaError(
+                f"`customers` column {rule.field!r} must be numeric for the min/max rule of "
+                f"product {product.id!r}, got dtype {s.dtype}"
+            )
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        if rule.min is not None:
+            ok &= v >= rule.min
+        if rule.max is not None:
+            ok &= v <= rule.max
+    if rule.equals is not None:
+        ok &= (s == rule.equals).to_numpy(dtype=bool, na_value=False)
+    if rule.in_ is not None:
+        ok &= s.isin(list(rule.in_)).to_numpy()
+    if rule.not_in is not None:
+        ok &= ~s.isin(list(rule.not_in)).to_numpy()
+    return np.asarray(ok, dtype=bool)
+
+
+def _flag(df: pd.DataFrame, col: str, why: str) -> np.ndarray:
+    if col not in df.columns:
+        raise SchemaError(f"`customers` is missing column {col!r} ({why})")
+    s = df[col]
+    if s.dtype == bool:
+        return s.to_numpy()
+    if pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == "boolean":
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        bad = ~(np.isnan(v) | (v == 0) | (v == 1))
+        if bad.any():
+            raise SchemaError(f"`customers` column {col!r} must be boolean, got {v[bad][0]!r}")
+        return np.asarray(v == 1)
+    raise SchemaError(f"`customers` column {col!r} must be boolean, got dtype {s.dtype}")
+
+
+def evaluate_guardrails(
+    customers: pd.DataFrame,
+    catalog: Catalog,
+    spec: FeatureSpec,
+    *,
+    at: datetime,
+    mode: Mode = "realtime",
+    history: ContactHistory | None = None,
+) -> GuardrailResult:
+    """Evaluate every guardrail for every (customer, product).
+
+    A missing value never passes a rule; "already owned" and consent columns must exist.
+    """
+    n, K = len(customers), len(catalog.products)
+    labels = reason_labels(catalog)
+    code = {label: i for i, label in enumerate(labels)}
+    reason = np.zeros((n, K), dtype=np.int16)
+
+    def block(k: int, mask: np.ndarray, label: str) -> None:
+        # first blocking rule wins: only set where nothing blocked yet
+        col = reason[:, k]
+        col[(col == 0) & mask] = code[label]
+
+    for k, p in enumerate(catalog.products):
+        if not p.active:
+            block(k, np.ones(n, dtype=bool), "product withdrawn")
+            continue
+        block(
+            k,
+            _flag(customers, p.owned_col, f"whether the customer owns {p.id!r}"),
+            "already owns the product",
+        )
+        for r in p.eligibility:
+            block(k, ~_rule_passes(customers, r, p), f"not eligible: {r.describe()}")
+        for r in p.suitability:
+            block(k, ~_rule_passes(customers, r, p), f"not suitable: {r.describe()}")
+        consent_col = spec.consent_column(p.channels[mode])
+        if consent_col is not None:
+            why = f"consent to be contacted by {p.channels[mode]}"
+            block(k, ~_flag(customers, consent_col, why), "no consent for the channel")
+    if history is not None and n:
+        _contact_rules(customers, catalog, spec, at, history, block)
+    return GuardrailResult(reason == 0, reason, labels)
+
+
+def _contact_rules(customers, catalog, spec, at, history, block) -> None:  # type: ignore[no-untyped-def]
+    products = catalog.products
+    policy = catalog.contact_policy
+    lookback = max(
+        [policy.period_days]
+        + [p.cool_off_days for p in products]
+        + [p.frequency_cap.period_days for p in products if p.frequency_cap]
+    )
+    ids = customers[spec.customer_id].astype(str).to_numpy()
+    contacts = history.contacts_since(ids, at - timedelta(days=lookback))
+    n, K = len(customers), len(products)
+    if contacts.empty:
+        return
+    row = pd.Index(ids).get_indexer(contacts["customer_id"].astype(str))
+    col = pd.Index([p.id for p in products]).get_indexer(contacts["product_id"].astype(str))
+    at_ns = pd.Timestamp(at).tz_convert("UTC").value
+    contact_ns = pd.to_datetime(contacts["at"], utc=True).astype("int64").to_numpy()
+    age_days = (at_ns - contact_ns) / 86_400e9
+    keep = (row >= 0) & (age_days >= 0)
+    row, col, age_days = row[keep], col[keep], age_days[keep]
+    # catalog-wide limit counts contacts for any product, known to the catalog or not
+    total = np.bincount(row[age_days < policy.period_days], minlength=n)
+    known = col >= 0
+    row, col, age_days = row[known], col[known], age_days[known]
+    cool = np.array([p.cool_off_days for p in products])
+    cap_period = np.array(
+        [p.frequency_cap.period_days if p.frequency_cap else 0.0 for p in products]
+    )
+    cap_max = np.array(
+        [
+            p.frequency_cap.max_offers if p.frequency_cap else np.iinfo(np.int64).max
+            for p in products
+        ]
+    )
+    in_cool = np.zeros((n, K), dtype=bool)
+    in_cool[row[age_days < cool[col]], col[age_days < cool[col]]] = True
+    counts = np.zeros((n, K), dtype=np.int64)
+    within = age_days < cap_period[col]
+    np.add.at(counts, (row[within], col[within]), 1)
+    for k in range(K):
+        block(k, in_cool[:, k], "cool-off period")
+        block(k, counts[:, k] >= cap_max[k], "frequency cap")
+        block(k, total >= policy.max_offers, "contact limit")

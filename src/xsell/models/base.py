@@ -1,0 +1,75 @@
+"""The reward-model contract: P(outcome | customer, product) and its uncertainty."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from scipy.special import expit
+
+from xsell.features.featurizer import Design
+
+__all__ = ["Prediction", "RewardModel"]
+
+Link = Literal["logit", "identity"]
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A model's belief about every (customer, product) outcome probability.
+
+    The belief is Normal on the link scale: ``loc`` and ``scale`` of shape (n, K), with
+    ``link`` telling how that scale maps to a probability (``"logit"``: ``expit``;
+    ``"identity"``: the value itself, clipped to [0, 1]). Policies only ever read this.
+    """
+
+    loc: np.ndarray
+    scale: np.ndarray | None
+    link: Link = "logit"
+
+    def probability(self) -> np.ndarray:
+        """Plug-in probability at the posterior mode (``link⁻¹(loc)``)."""
+        return to_probability(self.loc, self.link)
+
+
+def to_probability(z: np.ndarray, link: Link) -> np.ndarray:
+    """Map link-scale values to probabilities."""
+    if link == "logit":
+        return np.asarray(expit(z))
+    return np.clip(z, 0.0, 1.0)
+
+
+@runtime_checkable
+class RewardModel(Protocol):
+    """What every reward model provides to the agent.
+
+    Implementations learn online from the arm that was offered and its binary label, and
+    predict for every arm at once (vectorized over customers).
+    """
+
+    n_arms: int
+
+    def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
+        """Belief about every (customer, arm) outcome, shape (n, K)."""
+        ...
+
+    def partial_fit(self, design: Design, arm: np.ndarray, y: np.ndarray) -> RewardModel:
+        """Learn from outcomes: row i of ``design`` was offered ``arm[i]`` with label ``y[i]``."""
+        ...
+
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-arm weights (K, D) and their standard deviations (K, D)."""
+        ...
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """JSON-able metadata and arrays from which :meth:`set_state` restores the model."""
+        ...
+
+    def set_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> RewardModel:
+        """Restore the state :meth:`get_state` returned."""
+        ...
+
+    def add_arm(self, prior_mean: np.ndarray, prior_sd: np.ndarray) -> None:
+        """Add an arm (a product launch) starting from the given prior; other arms untouched."""
+        ...

@@ -1,0 +1,215 @@
+"""Bayesian logistic regression per product, updated online by Laplace approximation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.linalg import cho_factor, cho_solve
+from scipy.special import expit
+
+from xsell.errors import InputError
+from xsell.features.featurizer import Design
+from xsell.models.base import Prediction
+
+__all__ = ["BayesianLogisticRegression"]
+
+
+class BayesianLogisticRegression:
+    """One logistic regression per arm with a Gaussian posterior over its weights.
+
+    Arm ``k`` sees the inputs ``z = [X, E[:, k]]`` (shared customer features, then the
+    arm's own inputs such as its centred propensity logit). Each :meth:`partial_fit` batch
+    is absorbed exactly as a Laplace approximation does it: Newton steps to the MAP of the
+    batch likelihood under the current posterior as prior, and the Hessian there as the new
+    precision. One batch therefore gives exactly the MAP of the penalized likelihood.
+
+    Parameters
+    ----------
+    prior_mean, prior_sd
+        Arrays of shape (K, D): the prior's mean and standard deviation per weight.
+    n_shared
+        Number of shared inputs ``d`` (the rest, ``D - d``, are arm-specific).
+    max_newton, tol
+        Newton iteration limit and convergence tolerance on the largest step.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from xsell.features import Design
+    >>> m = BayesianLogisticRegression(np.zeros((2, 2)), np.ones((2, 2)), n_shared=2)
+    >>> X = np.column_stack([np.ones(4), [0.0, 1.0, 2.0, 3.0]])
+    >>> d = Design(X, np.zeros((4, 2, 0)), np.full((4, 2), np.nan))
+    >>> _ = m.partial_fit(d, np.array([0, 0, 0, 0]), np.array([0, 0, 1, 1]))
+    >>> bool(m.predict(d).loc[3, 0] > m.predict(d).loc[0, 0])
+    True
+    >>> float(m.predict(d).loc[3, 1])  # arm 1 saw nothing: still its prior
+    0.0
+    """
+
+    def __init__(
+        self,
+        prior_mean: np.ndarray,
+        prior_sd: np.ndarray,
+        *,
+        n_shared: int,
+        max_newton: int = 50,
+        tol: float = 1e-10,
+    ) -> None:
+        prior_mean = np.array(prior_mean, dtype=np.float64, ndmin=2)
+        prior_sd = np.array(prior_sd, dtype=np.float64, ndmin=2)
+        if prior_mean.shape != prior_sd.shape:
+            raise InputError(
+                f"`prior_mean` {prior_mean.shape} and `prior_sd` {prior_sd.shape} differ in shape"
+            )
+        if not (prior_sd > 0).all():
+            raise InputError("`prior_sd` must be > 0 everywhere")
+        if not 0 < n_shared <= prior_mean.shape[1]:
+            raise InputError(f"`n_shared` must be in [1, {prior_mean.shape[1]}], got {n_shared}")
+        self.n_shared = n_shared
+        self.max_newton = max_newton
+        self.tol = tol
+        self.prior_mean_ = prior_mean
+        self.prior_sd_ = prior_sd
+        K, D = prior_mean.shape
+        self.mean_ = prior_mean.copy()
+        self.cov_ = np.zeros((K, D, D))
+        self.prec_ = np.zeros((K, D, D))
+        idx = np.arange(D)
+        self.cov_[:, idx, idx] = prior_sd**2
+        self.prec_[:, idx, idx] = 1.0 / prior_sd**2
+        self.n_seen_ = np.zeros(K, dtype=np.int64)
+
+    @property
+    def n_arms(self) -> int:
+        """Number of arms ``K``."""
+        return int(self.mean_.shape[0])
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs per arm ``D``."""
+        return int(self.mean_.shape[1])
+
+    def _check(self, design: Design) -> None:
+        d, e = design.X.shape[1], design.E.shape[2]
+        if d != self.n_shared or d + e != self.n_inputs:
+            raise InputError(
+                f"design has {d} shared + {e} arm inputs; the model was built for "
+                f"{self.n_shared} + {self.n_inputs - self.n_shared}"
+            )
+        if design.E.shape[1] != self.n_arms:
+            raise InputError(f"design has {design.E.shape[1]} arms; the model has {self.n_arms}")
+
+    def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
+        """Posterior of every arm's logit: mean and standard deviation, shape (n, K)."""
+        self._check(design)
+        d = self.n_shared
+        loc = design.X @ self.mean_[:, :d].T
+        if self.n_inputs > d:
+            loc += np.einsum("nke,ke->nk", design.E, self.mean_[:, d:])
+        if not with_uncertainty:
+            return Prediction(loc, None, "logit")
+        # x' Σ_k x for every arm with one float32 GEMM against all covariances at once:
+        # float32 is 5x faster here and its 1e-7 relative error is irrelevant for a variance
+        f32 = np.float32
+        X = design.X.astype(f32)
+        n, K = loc.shape
+        cxx = self.cov_[:, :d, :d].transpose(1, 0, 2).reshape(d, K * d).astype(f32)
+        A = (X @ cxx).reshape(n, K, d)
+        var = np.einsum("nkd,nd->nk", A, X).astype(np.float64)
+        if self.n_inputs > d:
+            E = design.E
+            cxe = self.cov_[:, :d, d:].transpose(1, 0, 2).reshape(d, -1).astype(f32)
+            B = (X @ cxe).reshape(n, K, -1)
+            var += 2.0 * np.einsum("nke,nke->nk", B, E)
+            var += np.einsum("nke,kef,nkf->nk", E, self.cov_[:, d:, d:], E)
+        return Prediction(loc, np.sqrt(np.maximum(var, 0.0)), "logit")
+
+    def partial_fit(
+        self, design: Design, arm: np.ndarray, y: np.ndarray
+    ) -> BayesianLogisticRegression:
+        """Absorb one batch of outcomes (Laplace update per arm; the posterior becomes the prior)."""
+        self._check(design)
+        arm = np.asarray(arm, dtype=np.int64)
+        y = np.asarray(y, dtype=np.float64)
+        if arm.shape != (design.n,) or y.shape != (design.n,):
+            raise InputError(f"`arm` and `y` must have shape ({design.n},)")
+        for k in np.unique(arm):
+            rows = np.flatnonzero(arm == k)
+            Z = design.X[rows]
+            if self.n_inputs > self.n_shared:
+                Z = np.hstack([Z, design.E[rows, k, :]])
+            self._laplace(int(k), Z, y[rows])
+        return self
+
+    def _laplace(self, k: int, Z: np.ndarray, y: np.ndarray) -> None:
+        m0 = self.mean_[k]
+        P0 = self.prec_[k]
+        w = m0.copy()
+        for _ in range(self.max_newton):
+            p = expit(Z @ w)
+            g = P0 @ (w - m0) - Z.T @ (y - p)
+            H = P0 + (Z.T * (p * (1.0 - p))) @ Z
+            step = cho_solve(cho_factor(H), g)
+            w -= step
+            if np.max(np.abs(step)) < self.tol:
+                break
+        p = expit(Z @ w)
+        H = P0 + (Z.T * (p * (1.0 - p))) @ Z
+        self.mean_[k] = w
+        self.prec_[k] = H
+        cf = cho_factor(H)
+        self.cov_[k] = cho_solve(cf, np.eye(len(w)))
+        self.n_seen_[k] += len(y)
+
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior means (K, D) and standard deviations (K, D)."""
+        return self.mean_.copy(), np.sqrt(np.diagonal(self.cov_, axis1=1, axis2=2)).copy()
+
+    def add_arm(self, prior_mean: np.ndarray, prior_sd: np.ndarray) -> None:
+        """Append an arm starting from its own prior; no other arm changes."""
+        D = self.n_inputs
+        pm = np.asarray(prior_mean, dtype=np.float64).reshape(1, D)
+        ps = np.asarray(prior_sd, dtype=np.float64).reshape(1, D)
+        self.prior_mean_ = np.vstack([self.prior_mean_, pm])
+        self.prior_sd_ = np.vstack([self.prior_sd_, ps])
+        self.mean_ = np.vstack([self.mean_, pm])
+        self.cov_ = np.concatenate([self.cov_, np.diag(ps[0] ** 2)[None]], axis=0)
+        self.prec_ = np.concatenate([self.prec_, np.diag(1.0 / ps[0] ** 2)[None]], axis=0)
+        self.n_seen_ = np.append(self.n_seen_, 0)
+
+    def get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Metadata and arrays for persistence."""
+        meta = {"n_shared": self.n_shared, "max_newton": self.max_newton, "tol": self.tol}
+        arrays = {
+            "prior_mean": self.prior_mean_,
+            "prior_sd": self.prior_sd_,
+            "mean": self.mean_,
+            "cov": self.cov_,
+            "prec": self.prec_,
+            "n_seen": self.n_seen_,
+        }
+        return meta, arrays
+
+    def set_state(
+        self, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> BayesianLogisticRegression:
+        """Restore what :meth:`get_state` returned."""
+        self.n_shared = int(meta["n_shared"])
+        self.max_newton = int(meta["max_newton"])
+        self.tol = float(meta["tol"])
+        self.prior_mean_ = np.asarray(arrays["prior_mean"], dtype=np.float64)
+        self.prior_sd_ = np.asarray(arrays["prior_sd"], dtype=np.float64)
+        self.mean_ = np.asarray(arrays["mean"], dtype=np.float64).copy()
+        self.cov_ = np.asarray(arrays["cov"], dtype=np.float64).copy()
+        self.prec_ = np.asarray(arrays["prec"], dtype=np.float64).copy()
+        self.n_seen_ = np.asarray(arrays["n_seen"], dtype=np.int64).copy()
+        return self
+
+    @classmethod
+    def from_state(
+        cls, meta: dict[str, Any], arrays: dict[str, np.ndarray]
+    ) -> BayesianLogisticRegression:
+        """Build a model from saved state."""
+        m = cls(arrays["prior_mean"], arrays["prior_sd"], n_shared=int(meta["n_shared"]))
+        return m.set_state(meta, arrays)

@@ -1,0 +1,241 @@
+"""Thompson sampling with exact (numerically integrated) choice probabilities."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy.special import expit, ndtri
+
+from xsell.errors import InputError
+from xsell.models.base import Link
+from xsell.policies.base import ActionValues, Policy, _check_unit, uniform_over_allowed
+
+__all__ = ["ThompsonSampling", "win_probabilities"]
+
+_SPAN = 4.5  # standard deviations covered on each side of every arm's mean (tails < 4e-6)
+_CHUNK = 4096  # rows per integration block: keeps memory bounded and the cache warm
+_WORKERS = min(4, os.cpu_count() or 1)
+
+
+def _ev(z: np.ndarray, value: np.ndarray, penalty: np.ndarray, link: Link) -> np.ndarray:
+    g = expit(z) if link == "logit" else z
+    return np.asarray(g * value - penalty)
+
+
+def _cdf(
+    t: np.ndarray,
+    loc: np.ndarray,
+    scale: np.ndarray,
+    value: np.ndarray,
+    penalty: np.ndarray,
+    link: Link,
+) -> np.ndarray:
+    """P(EV_k <= t) where EV_k = value·link⁻¹(z) − penalty and z ~ N(loc, scale²).
+
+    Computed in float32: its 1e-7 resolution is far below the integration error, and it
+    halves the cost of the transcendental functions on the hot path.
+    """
+    f32 = np.float32
+    q = (t.astype(f32) + penalty.astype(f32)) / value.astype(f32)
+    if link == "logit":
+        np.clip(q, f32(0.0), f32(1.0), out=q)
+        with np.errstate(divide="ignore"):
+            np.log(q / (f32(1.0) - q), out=q)
+    q -= loc.astype(f32)
+    q /= scale.astype(f32)
+    return _phi(q)
+
+
+def _phi(x: np.ndarray) -> np.ndarray:
+    """Standard normal CDF to within 1.5e-4 (a logistic fit, 1.7x faster than ``ndtr``).
+
+    The integration error of the grid is an order of magnitude larger, and the decision is
+    drawn from exactly the distribution computed, so the logged probability stays exact.
+    """
+    y = x * x
+    y *= np.float32(0.070565992)
+    y += np.float32(1.5976)
+    y *= x
+    with np.errstate(over="ignore"):
+        return np.asarray(expit(y))
+
+
+def win_probabilities(
+    loc: np.ndarray,
+    scale: np.ndarray,
+    value: np.ndarray,
+    penalty: np.ndarray,
+    eligible: np.ndarray,
+    *,
+    link: Link = "logit",
+    grid: int = 8,
+) -> np.ndarray:
+    """Probability that each action has the highest sampled expected value.
+
+    Each product's expected value is ``value·link⁻¹(z) − penalty`` with
+    ``z ~ N(loc, scale²)`` independently; "no offer" is worth exactly 0. The probability
+    that product k wins is ``∫ Π_{j≠k} F_j(t) dF_k(t)`` over ``t > 0``, integrated on a
+    per-customer grid that spans where the maximum can lie; "no offer" wins with
+    probability ``Π_k F_k(0)``. Returns shape (n, K+1), rows summing to 1.
+    """
+    n, K = loc.shape
+    out = np.zeros((n, K + 1))
+    value = np.broadcast_to(np.asarray(value, dtype=np.float64), (K,))
+    if (value <= 0).any():
+        raise InputError("every product's value must be > 0 for Thompson sampling")
+
+    def block(start: int) -> None:
+        sl = slice(start, min(n, start + _CHUNK))
+        out[sl] = _win_block(loc[sl], scale[sl], value, penalty[sl], eligible[sl], link, grid)
+
+    starts = range(0, n, _CHUNK)
+    if n > _CHUNK and _WORKERS > 1:
+        # NumPy releases the GIL inside its kernels, so blocks integrate in parallel threads
+        with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+            list(pool.map(block, starts))
+    else:
+        for start in starts:
+            block(start)
+    return out
+
+
+def _win_block(
+    loc: np.ndarray,
+    scale: np.ndarray,
+    value: np.ndarray,
+    penalty: np.ndarray,
+    eligible: np.ndarray,
+    link: Link,
+    grid: int,
+) -> np.ndarray:
+    n, K = loc.shape
+    scale = np.maximum(scale, 1e-9)
+    lo = np.where(eligible, _ev(loc - _SPAN * scale, value, penalty, link), -np.inf)
+    hi = np.where(eligible, _ev(loc + _SPAN * scale, value, penalty, link), -np.inf)
+    L = np.maximum(0.0, lo.max(axis=1))
+    probs = np.zeros((n, K + 1))
+    # "no offer" wins when every eligible product is worth less than 0
+    F0 = _cdf(np.zeros((n, 1)), loc, scale, value, penalty, link)
+    probs[:, 0] = np.where(eligible, F0, 1.0).prod(axis=1)
+    # only arms whose upper reach exceeds where the maximum surely lies can win; rows are
+    # grouped by their number of such contenders so each group integrates only those
+    contender = hi > L[:, None]
+    count = contender.sum(axis=1)
+    order = np.argsort(-hi, axis=1, kind="stable")
+    single = np.flatnonzero(count == 1)
+    probs[single, 1 + order[single, 0]] = 1.0 - probs[single, 0]
+    # each contender contributes points at its own quantiles, so the merged grid resolves
+    # every arm's distribution however skewed the logit makes it in value space
+    # (their lower ends add nothing: the maximum lies above L, which is added once)
+    x = np.concatenate([ndtri((np.arange(grid) + 0.5) / grid), [_SPAN]])
+    for c in range(2, K + 1):
+        rows = np.flatnonzero(count == c)
+        if rows.size == 0:
+            continue
+        arms = order[rows, :c]
+        r2 = rows[:, None]
+        loc_c = loc[r2, arms]
+        scale_c = scale[r2, arms]
+        value_c = value[arms]
+        pen_c = penalty[r2, arms]
+        pts = _ev(
+            loc_c[:, :, None] + scale_c[:, :, None] * x,
+            value_c[:, :, None],
+            pen_c[:, :, None],
+            link,
+        )
+        t = np.sort(np.maximum(pts.reshape(len(rows), -1), L[rows, None]), axis=1)
+        t = np.concatenate([L[rows, None], t], axis=1)
+        # points clipped to L are duplicates that add nothing: keep L once, then the rest
+        keep = int((t > L[rows, None]).sum(axis=1).max()) + 1
+        t = t[:, -keep:]
+        # arm-major layout (c, m, P): products across arms become whole-plane multiplies
+        F = _cdf(
+            t[None, :, :],
+            loc_c.T[:, :, None],
+            scale_c.T[:, :, None],
+            value_c.T[:, :, None],
+            pen_c.T[:, :, None],
+            link,
+        )
+        # product of the other arms' CDFs, from prefix and suffix products over the arms
+        others = np.empty_like(F)
+        acc = np.ones_like(F[0])
+        for i in range(c):
+            others[i] = acc
+            acc = acc * F[i]
+        acc = np.ones_like(F[0])
+        for i in range(c - 1, -1, -1):
+            others[i] *= acc
+            acc = acc * F[i]
+        dF = np.diff(F, axis=2)
+        mid = others[:, :, 1:] + others[:, :, :-1]
+        probs[r2, 1 + arms] = 0.5 * np.einsum("cmp,cmp->mc", dF, mid)
+    probs[:, 1:] = np.where(eligible, np.maximum(probs[:, 1:], 0.0), 0.0)
+    total = probs.sum(axis=1, keepdims=True)
+    return np.asarray(probs / total)
+
+
+@dataclass(frozen=True, slots=True)
+class ThompsonSampling(Policy):
+    """Thompson sampling over the model's posterior, with exact choice probabilities.
+
+    Instead of drawing one posterior sample and logging an unknown probability, the policy
+    computes each action's probability of winning under the posterior (scaled by
+    ``posterior_scale``) by numerical integration, mixes in ``floor`` spread uniformly
+    over the allowed actions, and the agent draws the decision from that distribution.
+    The logged probability is therefore the true one, ready for offline evaluation.
+
+    Parameters
+    ----------
+    posterior_scale
+        Multiplies the posterior standard deviation; below 1 explores less than the full
+        posterior (Chapelle & Li, 2011).
+    floor
+        Probability mass spread uniformly over the allowed actions.
+    grid
+        Integration points per customer.
+
+    Examples
+    --------
+    >>> from xsell import Agent, Catalog, make_customers, sample_feature_spec
+    >>> agent = Agent(Catalog.sample(), sample_feature_spec(), policy=ThompsonSampling(), seed=3)
+    >>> out = agent.act(make_customers(4, seed=2), at="2026-01-05T09:00:00Z")
+    >>> bool(((out["probability"] > 0) & (out["probability"] <= 1)).all())
+    True
+    """
+
+    name: ClassVar[str] = "thompson"
+
+    posterior_scale: float = 0.5
+    floor: float = 0.02
+    grid: int = 8
+
+    def __post_init__(self) -> None:
+        if not self.posterior_scale > 0:
+            raise InputError(f"`posterior_scale` must be > 0, got {self.posterior_scale!r}")
+        _check_unit("floor", self.floor)
+        if self.grid < 4:
+            raise InputError(f"`grid` must be >= 4, got {self.grid!r}")
+
+    def probabilities(self, values: ActionValues, *, n_learned: int) -> np.ndarray:
+        """Win probabilities under the scaled posterior, mixed with the floor."""
+        pred = values.prediction
+        if pred.scale is None:
+            raise InputError("Thompson sampling needs a prediction with uncertainty (scale)")
+        win = win_probabilities(
+            pred.loc,
+            pred.scale * self.posterior_scale,
+            values.value,
+            values.penalty,
+            values.eligible,
+            link=pred.link,
+            grid=self.grid,
+        )
+        if self.floor == 0:
+            return win
+        return (1.0 - self.floor) * win + self.floor * uniform_over_allowed(values.allowed())
