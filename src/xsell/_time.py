@@ -39,7 +39,7 @@ def as_utc(value: object, *, name: str = "at") -> pd.Timestamp:
         raise InputError(
             f"`{name}` must be a time (datetime or ISO 8601 string), got {value!r}: {exc}"
         ) from None
-    if ts is pd.NaT:
+    if pd.isna(ts):
         raise InputError(f"`{name}` must be a time, got {value!r}")
     if ts.tzinfo is None:
         raise InputError(f"`{name}` must be timezone-aware (UTC), got the naive time {ts}")

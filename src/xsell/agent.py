@@ -300,28 +300,25 @@ class Agent:
         # a string dtype for 100,000s of values would cost more than deciding them
         cols: dict[str, Any] = {
             "customer_id": customers[self.spec.customer_id].array,
-            "decision_id": pd.array(_decision_ids(ts, keys, self.seed), dtype=object),
+            "decision_id": pd.Series(_decision_ids(ts, keys, self.seed), dtype=object).array,
             "at": pd.DatetimeIndex(np.full(n, ts.value)).tz_localize("UTC"),
-            "mode": pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=[mode]),
-            "placement": pd.Categorical.from_codes(
-                np.zeros(n, dtype=np.int8), categories=[placement]
-            ),
-            "product": pd.Categorical.from_codes(action - 1, categories=pids),
-            "channel": pd.Categorical.from_codes(channel_code[action], categories=channel_levels),
+            "mode": _categorical(np.zeros(n, dtype=np.int8), categories=[mode]),
+            "placement": _categorical(np.zeros(n, dtype=np.int8), categories=[placement]),
+            "product": _categorical(action - 1, categories=pids),
+            "channel": _categorical(channel_code[action], categories=channel_levels),
             "probability": choice.probability,
             "expected_value": choice.expected_value[rows, action],
             "explored": choice.explored,
             "model_version": np.full(n, self.model_version, dtype=np.int64),
-            "policy_version": pd.Categorical.from_codes(
+            "policy_version": _categorical(
                 np.zeros(n, dtype=np.int8), categories=[self.policy_version]
             ),
             "p_none": choice.probabilities[:, 0],
         }
         for k, pid in enumerate(pids):
             cols[f"p_{pid}"] = choice.probabilities[:, k + 1]
-        categories = pd.CategoricalDtype(list(guard.labels))
         for k, pid in enumerate(pids):
-            cols[f"blocked_{pid}"] = pd.Categorical.from_codes(guard.reason[:, k], dtype=categories)
+            cols[f"blocked_{pid}"] = _categorical(guard.reason[:, k], guard.labels)
         drv_id, drv_eff, drv_val = self._drivers(design, action)
         for j in range(N_DRIVERS):
             cols[f"driver_{j + 1}"] = drv_id[:, j].astype(np.int16)
@@ -383,8 +380,10 @@ class Agent:
             as_utc(at)
         df = _outcomes_frame(outcomes)
         replay = "product" in df.columns and all(c in df.columns for c in self.spec.model_inputs)
+        if "conversion" not in df.columns:
+            raise SchemaError("`outcomes` is missing the label column 'conversion'")
         conv = _labels(df, "conversion", required=True)
-        opt = _labels(df, "opt_out", required=False)
+        opt = _labels(df, "opt_out", required=False) if "opt_out" in df.columns else None
         if replay:
             product = df["product"].to_numpy(dtype=object)
             none = pd.isna(df["product"]).to_numpy() | (product == "none")
@@ -429,11 +428,12 @@ class Agent:
             self.model.partial_fit(design, arm, conv[keep])
         n_opt = 0
         if self.learn_opt_out and opt is not None and len(keep):
-            known = np.flatnonzero(~np.isnan(opt[keep]))
+            opt_kept = opt[keep]
+            known = np.flatnonzero(~np.isnan(opt_kept))
             n_opt = len(known)
             if n_opt:
                 self.opt_out_model.partial_fit(
-                    self._opt_out_design(design.rows(known)), arm[known], opt[keep][known]
+                    self._opt_out_design(design.rows(known)), arm[known], opt_kept[known]
                 )
         if learned_ids:
             self.pending.forget(learned_ids)
@@ -489,6 +489,11 @@ class Agent:
         return load_agent(path, clock=clock, history=history)
 
 
+def _categorical(codes: np.ndarray, categories: Sequence[str]) -> pd.Categorical[str]:
+    """A categorical from integer codes (-1 = missing) without inferring anything."""
+    return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(list(categories)))
+
+
 def _as_str_array(ids: pd.Series) -> np.ndarray:
     """Customer ids as an object array of ``str`` (converting only when they are not strings)."""
     if pd.api.types.is_string_dtype(ids.dtype):
@@ -514,21 +519,17 @@ def _outcomes_frame(outcomes: object) -> pd.DataFrame:
     )
 
 
-def _labels(df: pd.DataFrame, col: str, *, required: bool) -> np.ndarray | None:
-    if col not in df.columns:
-        if required:
-            raise SchemaError(f"`outcomes` is missing the label column {col!r}")
-        return None
+def _labels(df: pd.DataFrame, col: str, *, required: bool) -> np.ndarray:
+    """0/1 labels as floats; NaN (unknown) is allowed only where not ``required``."""
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == bool or s.dtype == "boolean"):
         raise SchemaError(f"`outcomes` column {col!r} must be 0/1, got dtype {s.dtype}")
     v = s.to_numpy(dtype=np.float64, na_value=np.nan)
     nan = np.isnan(v)
     if required and nan.any():
-        raise InputError(
-            f"`outcomes` column {col!r} is missing a value (row {int(np.flatnonzero(nan)[0])})"
-        )
+        row = int(np.flatnonzero(nan)[0])
+        raise InputError(f"`outcomes` column {col!r} is missing a value (row {row})")
     bad = ~nan & (v != 0) & (v != 1)
     if bad.any():
-        raise InputError(f"`outcomes` column {col!r} must be 0 or 1, got {v[bad][0]!r}")
+        raise InputError(f"`outcomes` column {col!r} must be 0 or 1, got {float(v[bad][0]):g}")
     return v

@@ -77,7 +77,7 @@ def save_agent(agent: Agent, path: str | os.PathLike[str]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".xsell-", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, __manifest__=blob, **arrays)
+            np.savez(fh, __manifest__=blob, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
@@ -91,7 +91,11 @@ def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.nd
     if not p.is_file():
         raise PersistenceError(f"no saved agent at {str(p)!r}")
     try:
-        with np.load(p, allow_pickle=False) as npz:
+        # open the file ourselves: np.load leaks its handle when the archive is broken
+        with p.open("rb") as fh:
+            npz = np.load(fh, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise PersistenceError(f"{p} is not an xsell agent file (a bare array)")
             if "__manifest__" not in npz.files:
                 raise PersistenceError(f"{p} is not an xsell agent file (no manifest)")
             manifest = json.loads(npz["__manifest__"].tobytes().decode("utf-8"))

@@ -85,4 +85,4 @@ class WarmStartPrior:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for persistence."""
-        return asdict(self)  # type: ignore[call-overload, no-any-return]
+        return asdict(self)

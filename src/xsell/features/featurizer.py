@@ -96,11 +96,11 @@ def _boolean(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
         ok = np.isnan(v) | (v == 0) | (v == 1)
         if not ok.all():
-            bad = v[~ok][0]
+            bad = float(v[~ok][0])
             raise SchemaError(
-                f"`{what}` column {col!r} must be boolean (true/false or 0/1), got {bad!r}"
+                f"`{what}` column {col!r} must be boolean (true/false or 0/1), got {bad:g}"
             )
-        return np.nan_to_num(v, nan=0.0)
+        return np.asarray(np.nan_to_num(v, nan=0.0))
     raise SchemaError(f"`{what}` column {col!r} must be boolean, got dtype {s.dtype}")
 
 
@@ -156,7 +156,7 @@ class Featurizer:
             counts = df[col].dropna().astype(str).value_counts(sort=False)
             # most frequent first, ties by name: stable whatever the row order
             order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            self.categories_[col] = [k for k, _ in order[: spec.max_categories]]
+            self.categories_[col] = [str(k) for k, _ in order[: spec.max_categories]]
         centres = []
         for pid in self.product_ids:
             p = self._propensity(df, pid, "reference")
@@ -207,7 +207,7 @@ class Featurizer:
         bad = np.isfinite(v) & ((v < 0) | (v > 1))
         if bad.any():
             raise InputError(
-                f"`{what}` column {col!r} must hold probabilities in [0, 1], got {v[bad][0]!r}"
+                f"`{what}` column {col!r} must hold probabilities in [0, 1], got {float(v[bad][0]):g}"
             )
         eps = self.spec.propensity_clip
         return np.where(np.isfinite(v), np.clip(v, eps, 1 - eps), np.nan)

@@ -53,7 +53,9 @@ def reason_labels(catalog: Catalog) -> tuple[str, ...]:
             labels.append(f"not eligible: {r.describe()}")
         for r in p.suitability:
             labels.append(f"not suitable: {r.describe()}")
-    labels += ["no consent for the channel", "cool-off period", "frequency cap", "contact limit"]
+    channels = sorted({ch for p in catalog.products for ch in p.channels.values()})
+    labels += [f"no consent for {ch}" for ch in channels]
+    labels += ["cool-off period", "frequency cap", "contact limit"]
     return tuple(dict.fromkeys(labels))
 
 
@@ -94,7 +96,9 @@ def _flag(df: pd.DataFrame, col: str, why: str) -> np.ndarray:
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~(np.isnan(v) | (v == 0) | (v == 1))
         if bad.any():
-            raise SchemaError(f"`customers` column {col!r} must be boolean, got {v[bad][0]!r}")
+            raise SchemaError(
+                f"`customers` column {col!r} must be boolean, got {float(v[bad][0]):g}"
+            )
         return np.asarray(v == 1)
     raise SchemaError(f"`customers` column {col!r} must be boolean, got dtype {s.dtype}")
 
@@ -138,7 +142,7 @@ def evaluate_guardrails(
         consent_col = spec.consent_column(p.channels[mode])
         if consent_col is not None:
             why = f"consent to be contacted by {p.channels[mode]}"
-            block(k, ~_flag(customers, consent_col, why), "no consent for the channel")
+            block(k, ~_flag(customers, consent_col, why), f"no consent for {p.channels[mode]}")
     if history is not None and n:
         _contact_rules(customers, catalog, spec, at, history, block)
     return GuardrailResult(reason == 0, reason, labels)

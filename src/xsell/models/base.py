@@ -37,7 +37,7 @@ def to_probability(z: np.ndarray, link: Link) -> np.ndarray:
     """Map link-scale values to probabilities."""
     if link == "logit":
         return np.asarray(expit(z))
-    return np.clip(z, 0.0, 1.0)
+    return np.asarray(np.clip(z, 0.0, 1.0))
 
 
 @runtime_checkable

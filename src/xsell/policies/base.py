@@ -146,7 +146,7 @@ def draw(probabilities: np.ndarray, u: np.ndarray) -> np.ndarray:
     cum = np.cumsum(probabilities, axis=1)
     target = u * cum[:, -1]
     action = (cum <= target[:, None]).sum(axis=1)
-    return np.minimum(action, probabilities.shape[1] - 1)
+    return np.asarray(np.minimum(action, probabilities.shape[1] - 1))
 
 
 def choose(policy: Policy, values: ActionValues, u: np.ndarray, *, n_learned: int) -> Choice:

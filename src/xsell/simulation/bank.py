@@ -91,7 +91,7 @@ class SampleBank:
     fx_volatility: float = 0.0
 
     def _u(self, keys: np.ndarray, draw: int) -> np.ndarray:
-        return np.clip(keyed_uniform(self.seed, keys, draw), 1e-12, 1 - 1e-12)
+        return np.asarray(np.clip(keyed_uniform(self.seed, keys, draw), 1e-12, 1 - 1e-12))
 
     def _z(self, keys: np.ndarray, draw: int) -> np.ndarray:
         return np.asarray(ndtri(self._u(keys, draw)))
@@ -101,8 +101,13 @@ class SampleBank:
         idx = np.arange(start, start + n)
         ids = np.char.add("C", np.char.zfill(idx.astype(str), 8)).astype(object)
         keys = hash_keys(ids, "customer")
-        z = lambda d: self._z(keys, d)  # noqa: E731
-        u = lambda d: self._u(keys, d)  # noqa: E731
+
+        def z(draw: int) -> np.ndarray:
+            return self._z(keys, draw)
+
+        def u(draw: int) -> np.ndarray:
+            return self._u(keys, draw)
+
         age = np.clip(np.round(44 + 16 * z(0)), 16, 90)
         seg_u = u(1)
         segment = np.select(

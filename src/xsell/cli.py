@@ -1,0 +1,210 @@
+"""Command line: ``xsell run`` (the end-to-end demo on the sample bank) and friends.
+
+Bad input exits with code 2 and a message naming the problem, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from xsell.agent import Agent
+from xsell.catalog.loader import load_catalog
+from xsell.catalog.product import Catalog
+from xsell.errors import XsellError
+from xsell.policies import EpsilonGreedy, Greedy, Policy, ThompsonSampling
+from xsell.simulation.bank import SampleBank, sample_feature_spec
+
+__all__ = ["app"]
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console()
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _clean_errors(fn: F) -> F:
+    """Turn xsell's input errors into a one-line message and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except XsellError as exc:
+            err.print(f"[bold red]error:[/] {exc}")
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+POLICIES: dict[str, Callable[[], Policy]] = {
+    "thompson": ThompsonSampling,
+    "epsilon-greedy": EpsilonGreedy,
+    "greedy": Greedy,
+}
+
+
+def _bad(param: str, message: str) -> typer.BadParameter:
+    return typer.BadParameter(message, param_hint=f"'{param}'")
+
+
+@app.command()
+@_clean_errors
+def run(
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 20,
+    customers_per_day: Annotated[int, typer.Option(help="Customers decided each day.")] = 2_000,
+    policy: Annotated[str, typer.Option(help=f"One of {sorted(POLICIES)}.")] = "thompson",
+    seed: Annotated[int, typer.Option(help="Seed of the bank and of the agent.")] = 0,
+    catalog: Annotated[Path | None, typer.Option(help="Catalog YAML (default: sample).")] = None,
+    out: Annotated[Path, typer.Option(help="Where to save the trained agent.")] = Path(
+        "runs/agent.npz"
+    ),
+) -> None:
+    """Run the agent end to end on a generated sample bank.
+
+    Each day new customers arrive; the agent decides an offer for each (or none), the
+    simulated customers respond, and the agent learns. The same customers, with the same
+    luck, are also decided by propensity-greedy (today's practice), so the table shows
+    what learning adds, day by day.
+    """
+    if days < 1:
+        raise _bad("--days", f"must be >= 1, got {days}")
+    if customers_per_day < 1:
+        raise _bad("--customers-per-day", f"must be >= 1, got {customers_per_day}")
+    if policy not in POLICIES:
+        raise _bad("--policy", f"unknown policy {policy!r}; choose from {sorted(POLICIES)}")
+    cat = load_catalog(catalog) if catalog else Catalog.sample()
+    bank = SampleBank(seed=seed, catalog=cat)
+    spec = sample_feature_spec()
+    agent = Agent(cat, spec, policy=POLICIES[policy](), seed=seed)
+    baseline = Agent(cat, spec, policy=Greedy(), seed=seed)
+    start = pd.Timestamp("2026-01-05T09:00:00Z")
+    rows = []
+    last: pd.DataFrame | None = None
+    with Progress(
+        TextColumn("[bold]deciding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("days"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("days", total=days)
+        for day in range(days):
+            at = start + pd.Timedelta(days=day)
+            customers = bank.customers(customers_per_day, start=day * customers_per_day)
+            decided = agent.act(customers, at=at)
+            base = baseline.act(customers, at=at)
+            y = bank.respond(customers, decided["product"].tolist(), at)
+            yb = bank.respond(customers, base["product"].tolist(), at)
+            value = _value(cat, decided["product"], y)
+            value_b = _value(cat, base["product"], yb)
+            offered = decided["product"].notna().to_numpy()
+            agent.update(
+                pd.DataFrame(
+                    {"decision_id": decided["decision_id"][offered], "conversion": y[offered]}
+                )
+            )
+            rows.append(
+                {
+                    "day": day + 1,
+                    "offers": int(offered.sum()),
+                    "conversions": int(y.sum()),
+                    "rate": y.sum() / max(1, offered.sum()),
+                    "value": value,
+                    "baseline_conversions": int(yb.sum()),
+                    "baseline_value": value_b,
+                    "explored": float(decided["explored"].mean()),
+                    "model_version": agent.model_version,
+                }
+            )
+            last = decided
+            progress.advance(task)
+    _report(rows, agent, last, cat, policy)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    agent.save(str(out))
+    console.print(
+        f"\nSaved the trained agent to [bold]{out}[/] (model version {agent.model_version})."
+    )
+
+
+def _value(catalog: Catalog, product: pd.Series, converted: np.ndarray) -> float:
+    values = {p.id: p.value.amount for p in catalog.products}
+    v = product.astype(object).map(values).fillna(0.0).to_numpy(dtype=np.float64)
+    return float((v * converted).sum())
+
+
+def _report(
+    rows: list[dict[str, Any]], agent: Agent, last: pd.DataFrame | None, cat: Catalog, policy: str
+) -> None:
+    currency = cat.products[0].value.currency
+    table = Table(title=f"xsell ({policy}) vs propensity-greedy, same customers and luck")
+    for col in (
+        "day",
+        "offers",
+        "conv.",
+        "rate",
+        f"value {currency}",
+        f"p-greedy {currency}",
+        "lift",
+        "explored",
+        "model",
+    ):
+        table.add_column(col, justify="right")
+    for r in rows:
+        lift = r["value"] / max(1.0, r["baseline_value"]) - 1
+        table.add_row(
+            str(r["day"]),
+            f"{r['offers']:,}",
+            f"{r['conversions']:,}",
+            f"{r['rate']:.2%}",
+            f"{r['value']:,.0f}",
+            f"{r['baseline_value']:,.0f}",
+            f"{lift:+.0%}",
+            f"{r['explored']:.0%}",
+            f"v{r['model_version']}",
+        )
+    console.print(table)
+    df = pd.DataFrame(rows)
+    half = len(df) // 2
+    first, second = df.iloc[:half], df.iloc[half:]
+    if half:
+        gain_1 = first["value"].sum() / max(1.0, first["baseline_value"].sum()) - 1
+        gain_2 = second["value"].sum() / max(1.0, second["baseline_value"].sum()) - 1
+        console.print(
+            f"Value vs propensity-greedy: {gain_1:+.1%} over the first {half} days, "
+            f"{gain_2:+.1%} over the last {len(df) - half}."
+        )
+    if last is not None:
+        console.print("\n[bold]Three decisions of the last day, explained:[/]")
+        for text in agent.explain(last.head(3)):
+            console.print(f"• {text}")
+        co = agent.coefficients()
+        prop = co[(co["outcome"] == "conversion") & (co["feature"] == "propensity score")]
+        console.print("\n[bold]Weight of the bank's propensity score per product[/] (prior 1.0):")
+        console.print(
+            ", ".join(f"{r.product} {r.weight:.2f}±{r.sd:.2f}" for r in prop.itertuples())
+        )
+
+
+@app.command("check-catalog")
+@_clean_errors
+def check_catalog(path: Annotated[Path, typer.Argument(help="Catalog YAML file.")]) -> None:
+    """Validate a catalog file; exit code 2 with the product and field at fault if invalid."""
+    cat = load_catalog(path)
+    console.print(f"{path}: {len(cat.products)} products OK ({', '.join(cat.product_ids)})")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
