@@ -43,8 +43,11 @@ class PendingDecisions:
             m = self.capacity
         slots = (self.next + np.arange(m)) % self.capacity
         olds = self.ids[slots]
-        for old in olds[olds != None]:  # noqa: E711 (elementwise comparison)
-            self.slot.pop(old, None)
+        live = np.flatnonzero(olds != None)  # noqa: E711 (elementwise comparison)
+        for old, s in zip(olds[live].tolist(), slots[live].tolist(), strict=True):
+            # a decision re-made later (same id) lives in a newer slot: keep that one
+            if self.slot.get(old) == s:
+                del self.slot[old]
         self.X[slots] = X
         self.E[slots] = E
         self.arm[slots] = arm

@@ -23,6 +23,7 @@ from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
 from xsell.guardrails.rules import evaluate_guardrails
 from xsell.models.bayes_logistic import BayesianLogisticRegression
+from xsell.outcomes import parse_outcomes
 from xsell.policies.base import ActionValues, Policy, choose
 from xsell.policies.thompson import ThompsonSampling
 from xsell.prior import WarmStartPrior
@@ -378,46 +379,27 @@ class Agent:
         self._check_fitted()
         if at is not None:
             as_utc(at)
-        df = _outcomes_frame(outcomes)
-        replay = "product" in df.columns and all(c in df.columns for c in self.spec.model_inputs)
-        if "conversion" not in df.columns:
-            raise SchemaError("`outcomes` is missing the label column 'conversion'")
-        conv = _labels(df, "conversion", required=True)
-        opt = _labels(df, "opt_out", required=False) if "opt_out" in df.columns else None
-        if replay:
-            product = df["product"].to_numpy(dtype=object)
-            none = pd.isna(df["product"]).to_numpy() | (product == "none")
-            keep = np.flatnonzero(~none)
-            col = pd.Index(self.catalog.product_ids).get_indexer(
-                pd.Index(product[keep], dtype=object)
-            )
+        batch = parse_outcomes(outcomes, self.spec.model_inputs)
+        conv, opt, none = batch.conversion, batch.opt_out, batch.no_offer
+        keep = np.flatnonzero(~none)
+        learned_ids: list[str] = []
+        if batch.context is not None:
+            product = np.asarray(batch.product)[keep]
+            col = pd.Index(self.catalog.product_ids).get_indexer(pd.Index(product, dtype=object))
             if (col < 0).any():
-                bad = product[keep][col < 0][0]
-                raise InputError(f"`outcomes` column 'product' has unknown product {bad!r}")
-            sub = df.iloc[keep]
+                raise InputError(
+                    f"`outcomes` column 'product' has unknown product {product[col < 0][0]!r}"
+                )
+            sub = batch.context.iloc[keep]
             if self.spec.customer_id not in sub.columns:
                 raise SchemaError(
                     f"`outcomes` rows need the customer id column {self.spec.customer_id!r}"
                 )
             design = self.featurizer.transform(sub, what="outcomes")
             X, E, arm = design.X, design.E[np.arange(len(keep)), col, :], col
-            learned_ids: list[str] = []
         else:
-            if "decision_id" not in df.columns:
-                raise SchemaError(
-                    "`outcomes` needs a 'decision_id' column, or 'product' with full context"
-                )
-            ids_all = df["decision_id"].astype(str)
-            if ids_all.duplicated().any():
-                raise InputError(
-                    f"`outcomes` column 'decision_id' repeats {ids_all[ids_all.duplicated()].iloc[0]!r}; "
-                    "give each decision's labels in one row"
-                )
-            none = np.zeros(len(df), dtype=bool)
-            if "product" in df.columns:
-                none = pd.isna(df["product"]).to_numpy()
-            keep = np.flatnonzero(~none)
-            learned_ids = ids_all.to_numpy()[keep].tolist()
+            ids = batch.decision_ids or []
+            learned_ids = ids if len(keep) == len(ids) else [ids[i] for i in keep]
             slots = self.pending.lookup(learned_ids)
             X, E, arm = self.pending.X[slots], self.pending.E[slots], self.pending.arm[slots]
         K = len(self.catalog.products)
@@ -499,37 +481,3 @@ def _as_str_array(ids: pd.Series) -> np.ndarray:
     if pd.api.types.is_string_dtype(ids.dtype):
         return np.asarray(ids.to_numpy(dtype=object))
     return np.asarray(ids.astype(str).to_numpy(dtype=object))
-
-
-def _outcomes_frame(outcomes: object) -> pd.DataFrame:
-    if isinstance(outcomes, OfferResult):
-        outcomes = [outcomes]
-    if isinstance(outcomes, pd.DataFrame):
-        return outcomes
-    if isinstance(outcomes, Sequence) and all(isinstance(o, OfferResult) for o in outcomes):
-        return pd.DataFrame(
-            {
-                "decision_id": [o.decision_id for o in outcomes],
-                "conversion": [o.conversion for o in outcomes],
-                "opt_out": [np.nan if o.opt_out is None else o.opt_out for o in outcomes],
-            }
-        )
-    raise InputError(
-        f"`outcomes` must be a DataFrame or a list of OfferResult, got {type(outcomes).__name__}"
-    )
-
-
-def _labels(df: pd.DataFrame, col: str, *, required: bool) -> np.ndarray:
-    """0/1 labels as floats; NaN (unknown) is allowed only where not ``required``."""
-    s = df[col]
-    if not (pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == bool or s.dtype == "boolean"):
-        raise SchemaError(f"`outcomes` column {col!r} must be 0/1, got dtype {s.dtype}")
-    v = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    nan = np.isnan(v)
-    if required and nan.any():
-        row = int(np.flatnonzero(nan)[0])
-        raise InputError(f"`outcomes` column {col!r} is missing a value (row {row})")
-    bad = ~nan & (v != 0) & (v != 1)
-    if bad.any():
-        raise InputError(f"`outcomes` column {col!r} must be 0 or 1, got {float(v[bad][0]):g}")
-    return v

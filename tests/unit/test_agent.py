@@ -308,3 +308,16 @@ def test_the_clock_is_injectable(catalog, spec, customers) -> None:
     agent = Agent(catalog, spec, clock=lambda: pd.Timestamp("2030-06-01T00:00:00Z").to_pydatetime())
     out = agent.act(customers.head(3))
     assert (out["at"] == pd.Timestamp("2030-06-01T00:00:00Z")).all()
+
+
+def test_pending_memory_is_bounded_and_keeps_the_newest(catalog, spec, customers) -> None:
+    agent = Agent(catalog, spec, pending_capacity=300)
+    first = agent.act(customers.head(200), at=AT)
+    agent.act(customers.head(200), at=AT)  # the same decisions again: same ids, newer slots
+    later = agent.act(customers.iloc[200:400], at=AT)
+    assert len(agent.pending) <= 300
+    newest = later.loc[later["product"].notna(), "decision_id"].tolist()
+    agent.update(pd.DataFrame({"decision_id": newest, "conversion": 0}))
+    oldest = first.loc[first["product"].notna(), "decision_id"].tolist()
+    with pytest.raises(UnknownDecisionError, match="older than the last 300 decisions"):
+        agent.update(pd.DataFrame({"decision_id": oldest, "conversion": 0}))

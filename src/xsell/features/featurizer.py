@@ -297,9 +297,10 @@ def category_codes(s: pd.Series, levels: list[str]) -> np.ndarray:
             pc.index_in(pa_array, value_set=pa.array(levels, type=pa_array.type)), -1
         )
         return np.asarray(codes.to_numpy(), dtype=np.int64)
-    if not (pd.api.types.is_string_dtype(s.dtype) or isinstance(s.dtype, pd.CategoricalDtype)):
-        s = s.astype(str).where(s.notna())
-    return np.asarray(pd.Categorical(s, categories=levels).codes, dtype=np.int64)
+    values = s.astype(object).where(s.notna(), None)
+    if not pd.api.types.is_string_dtype(s.dtype):
+        values = values.map(lambda v: None if v is None else str(v))
+    return np.asarray(pd.Index(levels, dtype=object).get_indexer(pd.Index(values, dtype=object)), dtype=np.int64)
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -87,11 +87,19 @@ def _rule_passes(df: pd.DataFrame, rule: Rule, product: Product) -> np.ndarray:
 
 
 def _flag(df: pd.DataFrame, col: str, why: str) -> np.ndarray:
+    """A true/false column; a missing value is false (no consent, not owned)."""
     if col not in df.columns:
-        raise SchemaError(f"`customers` is missing column {col!r} ({why})")
+        raise SchemaError(f"`customers` column {col!r} is missing ({why})")
     s = df[col]
     if s.dtype == bool:
         return s.to_numpy()
+    if s.dtype == object:
+        # booleans with gaps, as read from Parquet or JSON: True/False/None
+        known = s.dropna()
+        if not known.map(lambda v: isinstance(v, bool | np.bool_) or v in (0, 1)).all():
+            bad = known[~known.map(lambda v: isinstance(v, bool | np.bool_) or v in (0, 1))].iloc[0]
+            raise SchemaError(f"`customers` column {col!r} must be boolean, got {bad!r}")
+        return np.asarray(s.map(lambda v: v is True or v == 1).to_numpy(dtype=bool))
     if pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == "boolean":
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~(np.isnan(v) | (v == 0) | (v == 1))
@@ -159,12 +167,14 @@ def _contact_rules(customers, catalog, spec, at, history, block) -> None:  # typ
     ids = customers[spec.customer_id].astype(str).to_numpy()
     contacts = history.contacts_since(ids, at - timedelta(days=lookback))
     n, K = len(customers), len(products)
-    if contacts.empty:
-        return
+    # no early return on an empty history: a cap of 0 offers blocks everyone regardless
     row = pd.Index(ids).get_indexer(contacts["customer_id"].astype(str))
     col = pd.Index([p.id for p in products]).get_indexer(contacts["product_id"].astype(str))
-    at_ns = pd.Timestamp(at).tz_convert("UTC").value
-    contact_ns = pd.to_datetime(contacts["at"], utc=True).astype("int64").to_numpy()
+    at_ns = pd.Timestamp(at).tz_convert("UTC").as_unit("ns").value
+    # times may come in any resolution (pandas reads datetimes as us, Parquet as ms ...)
+    contact_ns = (
+        pd.to_datetime(contacts["at"], utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+    )
     age_days = (at_ns - contact_ns) / 86_400e9
     keep = (row >= 0) & (age_days >= 0)
     row, col, age_days = row[keep], col[keep], age_days[keep]

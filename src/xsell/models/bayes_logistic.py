@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.linalg import cho_factor, cho_solve
 from scipy.special import expit
 
+from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
 from xsell.models.base import Prediction
@@ -134,12 +134,15 @@ class BayesianLogisticRegression:
         y = np.asarray(y, dtype=np.float64)
         if arm.shape != (design.n,) or y.shape != (design.n,):
             raise InputError(f"`arm` and `y` must have shape ({design.n},)")
-        for k in np.unique(arm):
-            rows = np.flatnonzero(arm == k)
-            Z = design.X[rows]
-            if self.n_inputs > self.n_shared:
-                Z = np.hstack([Z, design.E[rows, k, :]])
-            self._laplace(int(k), Z, y[rows])
+        # The matrices here are tiny (D x D, D ~ 30): a multi-threaded BLAS only adds
+        # synchronisation, which stalls for milliseconds when the other core is busy.
+        with single_threaded_blas():
+            for k in np.unique(arm):
+                rows = np.flatnonzero(arm == k)
+                Z = design.X[rows]
+                if self.n_inputs > self.n_shared:
+                    Z = np.hstack([Z, design.E[rows, k, :]])
+                self._laplace(int(k), Z, y[rows])
         return self
 
     def _laplace(self, k: int, Z: np.ndarray, y: np.ndarray) -> None:
@@ -150,16 +153,16 @@ class BayesianLogisticRegression:
             p = expit(Z @ w)
             g = P0 @ (w - m0) - Z.T @ (y - p)
             H = P0 + (Z.T * (p * (1.0 - p))) @ Z
-            step = cho_solve(cho_factor(H), g)
+            step = np.linalg.solve(H, g)
             w -= step
             if np.max(np.abs(step)) < self.tol:
                 break
         p = expit(Z @ w)
         H = P0 + (Z.T * (p * (1.0 - p))) @ Z
+        cov = np.linalg.inv(H)
         self.mean_[k] = w
         self.prec_[k] = H
-        cf = cho_factor(H)
-        self.cov_[k] = cho_solve(cf, np.eye(len(w)))
+        self.cov_[k] = 0.5 * (cov + cov.T)
         self.n_seen_[k] += len(y)
 
     def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
