@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
@@ -12,11 +13,20 @@ __all__ = ["single_threaded_blas"]
 
 
 @cache
-def _controller() -> ThreadpoolController:
+def _blas_libraries() -> tuple[Any, ...]:
     # scanning the loaded libraries takes milliseconds: do it once per process
-    return ThreadpoolController()
+    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
 
 
-def single_threaded_blas() -> AbstractContextManager[Any]:
-    """Limit every loaded BLAS to one thread inside a ``with`` block (about 20 µs)."""
-    return _controller().limit(limits=1, user_api="blas")  # type: ignore[no-any-return]
+@contextmanager
+def single_threaded_blas() -> Iterator[None]:
+    """Run the block with every loaded BLAS on one thread (a few µs to switch)."""
+    libs = _blas_libraries()
+    before = [lib.get_num_threads() for lib in libs]
+    for lib in libs:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(libs, before, strict=True):
+            lib.set_num_threads(n)

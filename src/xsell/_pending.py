@@ -71,10 +71,10 @@ class PendingDecisions:
 
     def forget(self, ids: list[str]) -> None:
         """Drop learned decisions, so an outcome is never learned twice."""
-        for i in ids:
-            s = self.slot.pop(i, None)
-            if s is not None:
-                self.ids[s] = None
+        pop = self.slot.pop
+        slots = [pop(i, -1) for i in ids]
+        arr = np.asarray(slots, dtype=np.int64)
+        self.ids[arr[arr >= 0]] = None
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for persistence (live entries only, oldest first)."""

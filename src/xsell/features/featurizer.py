@@ -300,7 +300,9 @@ def category_codes(s: pd.Series, levels: list[str]) -> np.ndarray:
     values = s.astype(object).where(s.notna(), None)
     if not pd.api.types.is_string_dtype(s.dtype):
         values = values.map(lambda v: None if v is None else str(v))
-    return np.asarray(pd.Index(levels, dtype=object).get_indexer(pd.Index(values, dtype=object)), dtype=np.int64)
+    return np.asarray(
+        pd.Index(levels, dtype=object).get_indexer(pd.Index(values, dtype=object)), dtype=np.int64
+    )
 
 
 def _logit(p: np.ndarray) -> np.ndarray:

@@ -136,34 +136,58 @@ class BayesianLogisticRegression:
             raise InputError(f"`arm` and `y` must have shape ({design.n},)")
         # The matrices here are tiny (D x D, D ~ 30): a multi-threaded BLAS only adds
         # synchronisation, which stalls for milliseconds when the other core is busy.
+        if design.n == 0:
+            return self
+        Z = design.X
+        if self.n_inputs > self.n_shared:
+            Z = np.hstack([Z, design.E[np.arange(design.n), arm, :]])
+        arms, counts = np.unique(arm, return_counts=True)
         with single_threaded_blas():
-            for k in np.unique(arm):
-                rows = np.flatnonzero(arm == k)
-                Z = design.X[rows]
-                if self.n_inputs > self.n_shared:
-                    Z = np.hstack([Z, design.E[rows, k, :]])
-                self._laplace(int(k), Z, y[rows])
+            if len(arms) * counts.max() <= 4 * design.n:
+                self._laplace_stacked(arms, counts, arm, Z, y)
+            else:  # very unbalanced arms: padding would cost more than a loop
+                for k in arms:
+                    rows = np.flatnonzero(arm == k)
+                    self._laplace_stacked(
+                        np.array([k]), np.array([len(rows)]), arm[rows], Z[rows], y[rows]
+                    )
         return self
 
-    def _laplace(self, k: int, Z: np.ndarray, y: np.ndarray) -> None:
-        m0 = self.mean_[k]
-        P0 = self.prec_[k]
+    def _laplace_stacked(
+        self, arms: np.ndarray, counts: np.ndarray, arm: np.ndarray, Z: np.ndarray, y: np.ndarray
+    ) -> None:
+        """Newton steps for several arms at once, their rows padded into one (A, R, D) block."""
+        A, R, D = len(arms), int(counts.max()), self.n_inputs
+        order = np.argsort(arm, kind="stable")
+        group = np.repeat(np.arange(A), counts)
+        pos = np.arange(len(arm)) - np.repeat(np.cumsum(counts) - counts, counts)
+        Zp = np.zeros((A, R, D))
+        Yp = np.zeros((A, R))
+        mask = np.zeros((A, R))
+        Zp[group, pos] = Z[order]
+        Yp[group, pos] = y[order]
+        mask[group, pos] = 1.0
+        m0 = self.mean_[arms]
+        P0 = self.prec_[arms]
         w = m0.copy()
+        converged = False
         for _ in range(self.max_newton):
-            p = expit(Z @ w)
-            g = P0 @ (w - m0) - Z.T @ (y - p)
-            H = P0 + (Z.T * (p * (1.0 - p))) @ Z
-            step = np.linalg.solve(H, g)
+            p = expit(np.einsum("ard,ad->ar", Zp, w))
+            g = np.einsum("ade,ae->ad", P0, w - m0) - np.einsum("ard,ar->ad", Zp, (Yp - p) * mask)
+            H = P0 + np.matmul(Zp.transpose(0, 2, 1) * (p * (1.0 - p) * mask)[:, None, :], Zp)
+            step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
             w -= step
             if np.max(np.abs(step)) < self.tol:
+                converged = True  # H was taken within tol of the MAP: it is the Hessian there
                 break
-        p = expit(Z @ w)
-        H = P0 + (Z.T * (p * (1.0 - p))) @ Z
+        if not converged:
+            p = expit(np.einsum("ard,ad->ar", Zp, w))
+            H = P0 + np.matmul(Zp.transpose(0, 2, 1) * (p * (1.0 - p) * mask)[:, None, :], Zp)
         cov = np.linalg.inv(H)
-        self.mean_[k] = w
-        self.prec_[k] = H
-        self.cov_[k] = 0.5 * (cov + cov.T)
-        self.n_seen_[k] += len(y)
+        self.mean_[arms] = w
+        self.prec_[arms] = H
+        self.cov_[arms] = 0.5 * (cov + cov.transpose(0, 2, 1))
+        self.n_seen_[arms] += counts
 
     def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means (K, D) and standard deviations (K, D)."""
