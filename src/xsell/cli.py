@@ -10,7 +10,6 @@ from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import numpy as np
 import pandas as pd
 import typer
 from rich.console import Console
@@ -23,6 +22,7 @@ from xsell.catalog.product import Catalog
 from xsell.errors import XsellError
 from xsell.policies import EpsilonGreedy, Greedy, Policy, ThompsonSampling
 from xsell.simulation.bank import SampleBank, sample_feature_spec
+from xsell.simulation.loop import Round, run_rounds
 
 __all__ = ["app"]
 
@@ -88,11 +88,9 @@ def run(
     spec = sample_feature_spec()
     agent = Agent(cat, spec, policy=POLICIES[policy](), seed=seed)
     baseline = Agent(cat, spec, policy=Greedy(), seed=seed)
-    start = pd.Timestamp("2026-01-05T09:00:00Z")
-    rows = []
-    last: pd.DataFrame | None = None
+    last: list[pd.DataFrame] = []
     with Progress(
-        TextColumn("[bold]deciding"),
+        TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("days"),
@@ -100,38 +98,25 @@ def run(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("days", total=days)
-        for day in range(days):
-            at = start + pd.Timedelta(days=day)
-            customers = bank.customers(customers_per_day, start=day * customers_per_day)
-            decided = agent.act(customers, at=at)
-            base = baseline.act(customers, at=at)
-            y = bank.respond(customers, decided["product"].tolist(), at)
-            yb = bank.respond(customers, base["product"].tolist(), at)
-            value = _value(cat, decided["product"], y)
-            value_b = _value(cat, base["product"], yb)
-            offered = decided["product"].notna().to_numpy()
-            agent.update(
-                pd.DataFrame(
-                    {"decision_id": decided["decision_id"][offered], "conversion": y[offered]}
-                )
-            )
-            rows.append(
-                {
-                    "day": day + 1,
-                    "offers": int(offered.sum()),
-                    "conversions": int(y.sum()),
-                    "rate": y.sum() / max(1, offered.sum()),
-                    "value": value,
-                    "baseline_conversions": int(yb.sum()),
-                    "baseline_value": value_b,
-                    "explored": float(decided["explored"].mean()),
-                    "model_version": agent.model_version,
-                }
-            )
-            last = decided
+        task = progress.add_task(f"xsell ({policy})", total=days)
+
+        def tick(_: Round, decided: pd.DataFrame) -> None:
+            last[:] = [decided]
             progress.advance(task)
-    _report(rows, agent, last, cat, policy)
+
+        ours = run_rounds(
+            agent, bank, rounds=days, customers_per_round=customers_per_day, on_round=tick
+        )
+        progress.update(task, description="propensity-greedy", completed=0)
+        theirs = run_rounds(
+            baseline,
+            bank,
+            rounds=days,
+            customers_per_round=customers_per_day,
+            learn=False,
+            on_round=lambda r, d: progress.advance(task),
+        )
+    _report(ours, theirs, agent, last[0], cat, policy)
     out.parent.mkdir(parents=True, exist_ok=True)
     agent.save(str(out))
     console.print(
@@ -139,14 +124,13 @@ def run(
     )
 
 
-def _value(catalog: Catalog, product: pd.Series, converted: np.ndarray) -> float:
-    values = {p.id: p.value.amount for p in catalog.products}
-    v = product.astype(object).map(values).fillna(0.0).to_numpy(dtype=np.float64)
-    return float((v * converted).sum())
-
-
 def _report(
-    rows: list[dict[str, Any]], agent: Agent, last: pd.DataFrame | None, cat: Catalog, policy: str
+    ours: list[Round],
+    theirs: list[Round],
+    agent: Agent,
+    last: pd.DataFrame,
+    cat: Catalog,
+    policy: str,
 ) -> None:
     currency = cat.products[0].value.currency
     table = Table(title=f"xsell ({policy}) vs propensity-greedy, same customers and luck")
@@ -162,40 +146,37 @@ def _report(
         "model",
     ):
         table.add_column(col, justify="right")
-    for r in rows:
-        lift = r["value"] / max(1.0, r["baseline_value"]) - 1
+    for r, b in zip(ours, theirs, strict=True):
         table.add_row(
-            str(r["day"]),
-            f"{r['offers']:,}",
-            f"{r['conversions']:,}",
-            f"{r['rate']:.2%}",
-            f"{r['value']:,.0f}",
-            f"{r['baseline_value']:,.0f}",
-            f"{lift:+.0%}",
-            f"{r['explored']:.0%}",
-            f"v{r['model_version']}",
+            str(r.index + 1),
+            f"{r.offers:,}",
+            f"{r.conversions:,}",
+            f"{r.conversions / max(1, r.offers):.2%}",
+            f"{r.value:,.0f}",
+            f"{b.value:,.0f}",
+            f"{r.value / max(1.0, b.value) - 1:+.0%}",
+            f"{r.explored:.0%}",
+            f"v{r.model_version}",
         )
     console.print(table)
-    df = pd.DataFrame(rows)
-    half = len(df) // 2
-    first, second = df.iloc[:half], df.iloc[half:]
+    half = len(ours) // 2
     if half:
-        gain_1 = first["value"].sum() / max(1.0, first["baseline_value"].sum()) - 1
-        gain_2 = second["value"].sum() / max(1.0, second["baseline_value"].sum()) - 1
-        console.print(
-            f"Value vs propensity-greedy: {gain_1:+.1%} over the first {half} days, "
-            f"{gain_2:+.1%} over the last {len(df) - half}."
-        )
-    if last is not None:
-        console.print("\n[bold]Three decisions of the last day, explained:[/]")
-        for text in agent.explain(last.head(3)):
-            console.print(f"• {text}")
-        co = agent.coefficients()
-        prop = co[(co["outcome"] == "conversion") & (co["feature"] == "propensity score")]
-        console.print("\n[bold]Weight of the bank's propensity score per product[/] (prior 1.0):")
-        console.print(
-            ", ".join(f"{r.product} {r.weight:.2f}±{r.sd:.2f}" for r in prop.itertuples())
-        )
+        for label, sl in (
+            (f"first {half} days", slice(0, half)),
+            (f"last {len(ours) - half}", slice(half, None)),
+        ):
+            mine = sum(r.value for r in ours[sl])
+            base = sum(b.value for b in theirs[sl])
+            console.print(
+                f"Value vs propensity-greedy over the {label}: {mine / max(1.0, base) - 1:+.1%}"
+            )
+    console.print("\n[bold]Three decisions of the last day, explained:[/]")
+    for text in agent.explain(last.head(3)):
+        console.print(f"• {text}")
+    co = agent.coefficients()
+    prop = co[(co["outcome"] == "conversion") & (co["feature"] == "propensity score")]
+    console.print("\n[bold]Weight of the bank's propensity score per product[/] (prior 1.0):")
+    console.print(", ".join(f"{r.product} {r.weight:.2f}±{r.sd:.2f}" for r in prop.itertuples()))
 
 
 @app.command("check-catalog")

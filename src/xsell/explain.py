@@ -11,12 +11,14 @@ __all__ = ["N_DRIVERS", "describe_feature", "render_explanations", "top_drivers"
 
 #: number of drivers kept per decision
 N_DRIVERS = 3
+#: smallest contribution (logit units, about 2 % of the odds) worth calling a driver
+MIN_EFFECT = 0.02
 
 
 def top_drivers(
     contrib: np.ndarray, values: np.ndarray, k: int = N_DRIVERS
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The ``k`` features that raised each row's score most (positive contributions only).
+    """The ``k`` features that raised each row's score most (by at least :data:`MIN_EFFECT`).
 
     ``contrib`` and ``values`` have shape (n, F); returns feature ids (n, k) with -1 where
     fewer than ``k`` features raised the score, their contributions and their values.
@@ -32,7 +34,7 @@ def top_drivers(
         work[rows[:, 0], ids[:, j]] = -np.inf
     c = contrib[rows, ids]
     v = values[rows, ids]
-    weak = ~(c > 0)
+    weak = ~(c >= MIN_EFFECT)
     return np.where(weak, -1, ids), np.where(weak, np.nan, c), np.where(weak, np.nan, v)
 
 

@@ -8,6 +8,7 @@ import pytest
 
 import xsell
 from xsell import Agent, Catalog, SampleBank
+from xsell.simulation import run_rounds
 
 N_DECISIONS = 20_000
 BATCH = 500
@@ -26,17 +27,15 @@ def _run(seed: int, policy: xsell.Policy, learn: bool) -> tuple[int, Agent]:
     catalog = _equal_value_catalog()
     bank = SampleBank(seed=seed, catalog=catalog, wrong_products=("travel_insurance",))
     agent = Agent(catalog, xsell.sample_feature_spec(), policy=policy, seed=seed)
-    start = pd.Timestamp("2026-01-01T00:00:00Z")
-    conversions = 0
-    for b in range(N_DECISIONS // BATCH):
-        customers = bank.customers(BATCH, start=b * BATCH)
-        at = start + pd.Timedelta(hours=b)
-        out = agent.act(customers, at=at)
-        y = bank.respond(customers, out["product"].tolist(), at)
-        conversions += int(y.sum())
-        if learn:
-            agent.update(out.assign(conversion=y))
-    return conversions, agent
+    rounds = run_rounds(
+        agent,
+        bank,
+        rounds=N_DECISIONS // BATCH,
+        customers_per_round=BATCH,
+        step=pd.Timedelta(hours=1),
+        learn=learn,
+    )
+    return sum(r.conversions for r in rounds), agent
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""Simulated banks with a known truth, for demos, tests and policy comparisons."""
+"""Simulated banks with a known truth, and the closed loop that runs an agent on one."""
 
 from xsell.simulation.bank import SampleBank, make_customers, sample_feature_spec
+from xsell.simulation.loop import Round, run_rounds
 
-__all__ = ["SampleBank", "make_customers", "sample_feature_spec"]
+__all__ = ["Round", "SampleBank", "make_customers", "run_rounds", "sample_feature_spec"]
