@@ -382,7 +382,7 @@ class Agent:
         batch = parse_outcomes(outcomes, self.spec.model_inputs)
         conv, opt, none = batch.conversion, batch.opt_out, batch.no_offer
         keep = np.flatnonzero(~none)
-        learned_ids: list[str] = []
+        slots = None
         if batch.context is not None:
             product = np.asarray(batch.product)[keep]
             col = pd.Index(self.catalog.product_ids).get_indexer(pd.Index(product, dtype=object))
@@ -399,8 +399,7 @@ class Agent:
             X, E, arm = design.X, design.E[np.arange(len(keep)), col, :], col
         else:
             ids = batch.decision_ids or []
-            learned_ids = ids if len(keep) == len(ids) else [ids[i] for i in keep]
-            slots = self.pending.lookup(learned_ids)
+            slots = self.pending.lookup(ids if len(keep) == len(ids) else [ids[i] for i in keep])
             X, E, arm = self.pending.X[slots], self.pending.E[slots], self.pending.arm[slots]
         K = len(self.catalog.products)
         Efull = np.zeros((len(keep), K, E.shape[1]))
@@ -417,8 +416,8 @@ class Agent:
                 self.opt_out_model.partial_fit(
                     self._opt_out_design(design.rows(known)), arm[known], opt_kept[known]
                 )
-        if learned_ids:
-            self.pending.forget(learned_ids)
+        if slots is not None:
+            self.pending.forget(slots)
         if len(keep):
             self.n_learned += len(keep)
             self.model_version += 1

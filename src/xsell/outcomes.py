@@ -118,7 +118,8 @@ def parse_outcomes(outcomes: object, model_inputs: Sequence[str]) -> OutcomeBatc
         return OutcomeBatch(None, df, product, no_offer, conv, opt)
     if "decision_id" not in df.columns:
         raise SchemaError("`outcomes` needs a 'decision_id' column, or 'product' with full context")
-    ids = [str(i) for i in df["decision_id"].to_numpy(dtype=object)]
+    col = df["decision_id"]
+    ids = col.tolist() if pd.api.types.is_string_dtype(col.dtype) else [str(i) for i in col]
     _unique(ids)
     no_offer = (
         pd.isna(df["product"]).to_numpy() if "product" in df.columns else np.zeros(len(df), bool)

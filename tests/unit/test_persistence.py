@@ -42,7 +42,7 @@ def test_round_trip_gives_identical_decisions_and_state(
 
 
 def test_pending_decisions_survive_a_restart(trained: Agent, tmp_path: Path) -> None:
-    pending = list(trained.pending.slot)
+    pending = trained.pending.live_ids()
     assert pending
     trained.save(str(tmp_path / "a.npz"))
     loaded = Agent.load(str(tmp_path / "a.npz"))

@@ -54,7 +54,7 @@ class BayesianLogisticRegression:
         *,
         n_shared: int,
         max_newton: int = 50,
-        tol: float = 1e-10,
+        tol: float = 1e-8,
     ) -> None:
         prior_mean = np.array(prior_mean, dtype=np.float64, ndmin=2)
         prior_sd = np.array(prior_sd, dtype=np.float64, ndmin=2)
@@ -118,11 +118,11 @@ class BayesianLogisticRegression:
         A = (X @ cxx).reshape(n, K, d)
         var = np.einsum("nkd,nd->nk", A, X).astype(np.float64)
         if self.n_inputs > d:
-            E = design.E
+            E = design.E.astype(f32)
             cxe = self.cov_[:, :d, d:].transpose(1, 0, 2).reshape(d, -1).astype(f32)
             B = (X @ cxe).reshape(n, K, -1)
             var += 2.0 * np.einsum("nke,nke->nk", B, E)
-            var += np.einsum("nke,kef,nkf->nk", E, self.cov_[:, d:, d:], E)
+            var += np.einsum("nke,kef,nkf->nk", E, self.cov_[:, d:, d:].astype(f32), E)
         return Prediction(loc, np.sqrt(np.maximum(var, 0.0)), "logit")
 
     def partial_fit(
