@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from xsell.errors import UnknownDecisionError
 
 __all__ = ["PendingDecisions"]
+
+#: marks a slot whose id is still in the not-yet-indexed batches
+_PENDING_INDEX = "\x00pending-index"
 
 
 class PendingDecisions:
@@ -15,9 +20,11 @@ class PendingDecisions:
     When full, the oldest decisions are overwritten; an outcome for them must then be sent
     as a full row (context + product), as when replaying the decision log.
 
-    The id → slot index is never cleaned on the hot path: an entry is valid only while its
-    slot still holds that id, so eviction and forgetting are plain array writes; stale
-    entries are dropped in one sweep when the index grows past twice the capacity.
+    Adding is array writes only: ids are kept as one Arrow-backed array per batch and the
+    id → slot index is built on the first lookup after an add (many decisions, such as a
+    nightly batch learned from the decision log, are never looked up by id). An index
+    entry is valid only while its slot still holds that id, so eviction and forgetting
+    never touch the index; stale entries are swept when it outgrows twice the capacity.
     """
 
     def __init__(self, capacity: int, n_features: int, n_arm_inputs: int) -> None:
@@ -28,17 +35,20 @@ class PendingDecisions:
         self.ids = np.full(self.capacity, None, dtype=object)
         self.slot: dict[str, int] = {}
         self.next = 0
+        self._unindexed: list[tuple[object, np.ndarray]] = []
 
     def __len__(self) -> int:
+        self._index()
         return int((self.ids != None).sum())  # noqa: E711 (elementwise comparison)
 
     def live_ids(self) -> list[str]:
         """Ids of the decisions still pending, oldest first."""
+        self._index()
         order = (np.arange(self.capacity) + self.next) % max(self.capacity, 1)
         ids = self.ids[order]
         return [str(i) for i in ids[ids != None]]  # noqa: E711
 
-    def add(self, ids: np.ndarray, X: np.ndarray, E: np.ndarray, arm: np.ndarray) -> None:
+    def add(self, ids: Sequence[str], X: np.ndarray, E: np.ndarray, arm: np.ndarray) -> None:
         """Remember the inputs of offered decisions (arm = product index)."""
         m = len(ids)
         if m == 0 or self.capacity == 0:
@@ -51,15 +61,34 @@ class PendingDecisions:
         self.X[slots] = X
         self.E[slots] = E
         self.arm[slots] = arm
-        self.ids[slots] = ids
-        self.slot.update(zip(ids.tolist(), slots.tolist(), strict=True))
+        self.ids[slots] = _PENDING_INDEX  # filled with the ids when the index is built
+        self._unindexed.append((ids, slots))
         self.next = int((self.next + m) % self.capacity)
+
+    def _index(self) -> None:
+        # newest batch first claims its slots; older batches keep only unclaimed ones
+        claimed = np.zeros(self.capacity, dtype=bool)
+        plans = []
+        for ids, slots in reversed(self._unindexed):
+            keep = ~claimed[slots]
+            claimed[slots] = True
+            plans.append((ids, slots, keep))
+        for ids, slots, keep in reversed(plans):  # oldest first: the newest id wins
+            id_list = list(ids)
+            if not keep.all():
+                id_list = [i for i, k in zip(id_list, keep.tolist(), strict=True) if k]
+                slots = slots[keep]
+            self.ids[slots] = np.asarray(id_list, dtype=object)
+            self.slot.update(zip(id_list, slots.tolist(), strict=True))
+        self._unindexed.clear()
         if len(self.slot) > 2 * self.capacity:
             live = np.flatnonzero(self.ids != None)  # noqa: E711
             self.slot = dict(zip(self.ids[live].tolist(), live.tolist(), strict=True))
 
     def lookup(self, ids: list[str]) -> np.ndarray:
         """Slots of these decisions; :class:`UnknownDecisionError` naming any unknown id."""
+        if self._unindexed:
+            self._index()
         get = self.slot.get
         arr = np.fromiter((get(i, -1) for i in ids), dtype=np.int64, count=len(ids))
         held = np.full(len(ids), None, dtype=object)
@@ -80,6 +109,7 @@ class PendingDecisions:
 
     def state(self) -> dict[str, np.ndarray]:
         """Arrays for persistence (live entries only, oldest first)."""
+        self._index()
         order = (np.arange(self.capacity) + self.next) % max(self.capacity, 1)
         live = order[self.ids[order] != None]  # noqa: E711
         return {

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from xsell._pending import PendingDecisions
 from xsell._rng import hash_keys, keyed_uniform
@@ -34,11 +35,14 @@ __all__ = ["Agent"]
 _HEX = np.array([f"{i:02x}" for i in range(256)], dtype="S2")
 
 
-def _decision_ids(at: pd.Timestamp, keys: np.ndarray, seed: int) -> np.ndarray:
+def _decision_ids(
+    at: pd.Timestamp, keys: np.ndarray, seed: int
+) -> pd.api.extensions.ExtensionArray:
     """Time-ordered ids: 48 bits of milliseconds, then 80 bits of a hash of what is decided.
 
     Deterministic for (time, decision key, seed), so a retried or resumed run produces the
-    same ids; sortable by time like UUIDv7.
+    same ids; sortable by time like UUIDv7. Built as one Arrow string buffer: no Python
+    object per id.
     """
     n = len(keys)
     raw = np.zeros((n, 16), dtype=np.uint8)
@@ -48,7 +52,10 @@ def _decision_ids(at: pd.Timestamp, keys: np.ndarray, seed: int) -> np.ndarray:
     h2 = keyed_uniform_bits(seed, keys, 102)
     raw[:, 6:14] = h1.astype(">u8").view(np.uint8).reshape(n, 8)
     raw[:, 14:16] = h2.astype(">u8").view(np.uint8).reshape(n, 8)[:, :2]
-    return np.asarray(_HEX[raw].view("S32").ravel().astype("U32"), dtype=object)
+    hexed = _HEX[raw].tobytes()
+    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(hexed)])
+    ids: pd.api.extensions.ExtensionArray = pd.array(fixed.cast(pa.string()), dtype="str")
+    return ids
 
 
 def keyed_uniform_bits(seed: int, keys: np.ndarray, draw: int) -> np.ndarray:
@@ -256,7 +263,7 @@ class Agent:
         if len(offered):
             arm = choice.action[offered] - 1
             self.pending.add(
-                np.asarray(out["decision_id"].array, dtype=object)[offered],
+                out["decision_id"].array[offered],
                 design.X[offered],
                 design.E[offered, arm, :],
                 arm,
@@ -301,7 +308,7 @@ class Agent:
         # a string dtype for 100,000s of values would cost more than deciding them
         cols: dict[str, Any] = {
             "customer_id": customers[self.spec.customer_id].array,
-            "decision_id": pd.Series(_decision_ids(ts, keys, self.seed), dtype=object).array,
+            "decision_id": _decision_ids(ts, keys, self.seed),
             "at": pd.DatetimeIndex(np.full(n, ts.value)).tz_localize("UTC"),
             "mode": _categorical(np.zeros(n, dtype=np.int8), categories=[mode]),
             "placement": _categorical(np.zeros(n, dtype=np.int8), categories=[placement]),

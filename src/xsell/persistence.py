@@ -159,7 +159,7 @@ def load_agent(
                 manifest["opt_out_model"], sub("opt_out_model")
             )
             pend = sub("pending")
-            ids = pend["pending_ids"].astype(object)
+            ids = pend["pending_ids"].tolist()
             agent.pending.add(ids, pend["pending_X"], pend["pending_E"], pend["pending_arm"])
     except PersistenceError:
         raise

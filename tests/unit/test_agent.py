@@ -321,3 +321,22 @@ def test_pending_memory_is_bounded_and_keeps_the_newest(catalog, spec, customers
     oldest = first.loc[first["product"].notna(), "decision_id"].tolist()
     with pytest.raises(UnknownDecisionError, match="older than the last 300 decisions"):
         agent.update(pd.DataFrame({"decision_id": oldest, "conversion": 0}))
+
+
+def test_pending_ids_survive_interleaved_batches_and_overwrites(catalog, spec, customers) -> None:
+    agent = Agent(
+        catalog,
+        spec,
+        policy=xsell.EpsilonGreedy(epsilon=1.0, floor=1.0, decay_outcomes=0),
+        pending_capacity=500,
+    )
+    outs = [agent.act(customers.iloc[i * 300 : (i + 1) * 300], at=AT) for i in range(3)]
+    offered = [o.loc[o["product"].notna(), "decision_id"].tolist() for o in outs]
+    # 3 x ~290 offers into 500 slots: the last batch is whole, the first is mostly gone
+    agent.update(pd.DataFrame({"decision_id": offered[2], "conversion": 0}))
+    assert agent.model.n_seen_.sum() == len(offered[2])
+    with pytest.raises(UnknownDecisionError):
+        agent.update(pd.DataFrame({"decision_id": offered[0][:5], "conversion": 0}))
+    survivors = offered[1][-100:]
+    agent.update(pd.DataFrame({"decision_id": survivors, "conversion": 1}))
+    assert agent.model.n_seen_.sum() == len(offered[2]) + 100

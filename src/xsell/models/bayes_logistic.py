@@ -141,48 +141,41 @@ class BayesianLogisticRegression:
         Z = design.X
         if self.n_inputs > self.n_shared:
             Z = np.hstack([Z, design.E[np.arange(design.n), arm, :]])
-        arms, counts = np.unique(arm, return_counts=True)
         with single_threaded_blas():
-            if len(arms) * counts.max() <= 4 * design.n:
-                self._laplace_stacked(arms, counts, arm, Z, y)
-            else:  # very unbalanced arms: padding would cost more than a loop
-                for k in arms:
-                    rows = np.flatnonzero(arm == k)
-                    self._laplace_stacked(
-                        np.array([k]), np.array([len(rows)]), arm[rows], Z[rows], y[rows]
-                    )
+            self._laplace(arm, Z, y)
         return self
 
-    def _laplace_stacked(
-        self, arms: np.ndarray, counts: np.ndarray, arm: np.ndarray, Z: np.ndarray, y: np.ndarray
-    ) -> None:
-        """Newton steps for several arms at once, their rows padded into one (A, R, D) block."""
-        A, R, D = len(arms), int(counts.max()), self.n_inputs
+    def _laplace(self, arm: np.ndarray, Z: np.ndarray, y: np.ndarray) -> None:
+        """Newton steps to every touched arm's MAP at once (rows sorted by arm, not padded)."""
         order = np.argsort(arm, kind="stable")
-        group = np.repeat(np.arange(A), counts)
-        pos = np.arange(len(arm)) - np.repeat(np.cumsum(counts) - counts, counts)
-        Zp = np.zeros((A, R, D))
-        Yp = np.zeros((A, R))
-        mask = np.zeros((A, R))
-        Zp[group, pos] = Z[order]
-        Yp[group, pos] = y[order]
-        mask[group, pos] = 1.0
+        arms, starts, counts = np.unique(arm[order], return_index=True, return_counts=True)
+        Zs, ys = Z[order], y[order]
+        group = np.repeat(np.arange(len(arms)), counts)
         m0 = self.mean_[arms]
         P0 = self.prec_[arms]
         w = m0.copy()
+
+        def hessians(p: np.ndarray) -> np.ndarray:
+            H = P0.copy()
+            curv = p * (1.0 - p)
+            for a, (s, n) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True)):
+                Za = Zs[s : s + n]
+                H[a] += (Za.T * curv[s : s + n]) @ Za
+            return np.asarray(H)
+
         converged = False
         for _ in range(self.max_newton):
-            p = expit(np.einsum("ard,ad->ar", Zp, w))
-            g = np.einsum("ade,ae->ad", P0, w - m0) - np.einsum("ard,ar->ad", Zp, (Yp - p) * mask)
-            H = P0 + np.matmul(Zp.transpose(0, 2, 1) * (p * (1.0 - p) * mask)[:, None, :], Zp)
+            p = expit(np.einsum("nd,nd->n", Zs, w[group]))
+            resid = np.add.reduceat(Zs * (ys - p)[:, None], starts, axis=0)
+            g = np.einsum("ade,ae->ad", P0, w - m0) - resid
+            H = hessians(p)
             step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
             w -= step
             if np.max(np.abs(step)) < self.tol:
                 converged = True  # H was taken within tol of the MAP: it is the Hessian there
                 break
         if not converged:
-            p = expit(np.einsum("ard,ad->ar", Zp, w))
-            H = P0 + np.matmul(Zp.transpose(0, 2, 1) * (p * (1.0 - p) * mask)[:, None, :], Zp)
+            H = hessians(expit(np.einsum("nd,nd->n", Zs, w[group])))
         cov = np.linalg.inv(H)
         self.mean_[arms] = w
         self.prec_[arms] = H

@@ -12,6 +12,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,7 +23,7 @@ from xsell.models.base import Prediction
 __all__ = ["ActionValues", "Choice", "Policy", "draw"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class ActionValues:
     """Everything a policy needs to rank the actions of ``n`` customers over ``K`` products.
 
@@ -50,6 +51,10 @@ class ActionValues:
 
     def expected_value(self) -> np.ndarray:
         """Plug-in expected value of each action, shape (n, K+1); -inf where not allowed."""
+        return self._expected_value
+
+    @cached_property
+    def _expected_value(self) -> np.ndarray:
         p = self.prediction.probability()
         ev = np.empty((self.n, p.shape[1] + 1))
         ev[:, 0] = 0.0
