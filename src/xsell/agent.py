@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from xsell._pending import PendingDecisions
 from xsell._rng import hash_keys, keyed_uniform
 from xsell._time import Clock, as_utc, system_clock
 from xsell.catalog.product import Catalog, Mode
+from xsell.decision_ids import IdParts, make_ids
 from xsell.errors import InputError, NotFittedError, SchemaError
 from xsell.explain import N_DRIVERS, render_explanations, top_drivers
 from xsell.features.featurizer import Design, Featurizer, check_customers
@@ -31,37 +31,6 @@ from xsell.prior import WarmStartPrior
 from xsell.records import OfferResult, UpdateSummary
 
 __all__ = ["Agent"]
-
-_HEX = np.array([f"{i:02x}" for i in range(256)], dtype="S2")
-
-
-def _decision_ids(
-    at: pd.Timestamp, keys: np.ndarray, seed: int
-) -> pd.api.extensions.ExtensionArray:
-    """Time-ordered ids: 48 bits of milliseconds, then 80 bits of a hash of what is decided.
-
-    Deterministic for (time, decision key, seed), so a retried or resumed run produces the
-    same ids; sortable by time like UUIDv7. Built as one Arrow string buffer: no Python
-    object per id.
-    """
-    n = len(keys)
-    raw = np.zeros((n, 16), dtype=np.uint8)
-    ms = np.uint64(at.value // 1_000_000)
-    raw[:, :6] = np.frombuffer(int(ms).to_bytes(8, "big")[2:], dtype=np.uint8)
-    h1 = keyed_uniform_bits(seed, keys, 101)
-    h2 = keyed_uniform_bits(seed, keys, 102)
-    raw[:, 6:14] = h1.astype(">u8").view(np.uint8).reshape(n, 8)
-    raw[:, 14:16] = h2.astype(">u8").view(np.uint8).reshape(n, 8)[:, :2]
-    hexed = _HEX[raw].tobytes()
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), n, [None, pa.py_buffer(hexed)])
-    ids: pd.api.extensions.ExtensionArray = pd.array(fixed.cast(pa.string()), dtype="str")
-    return ids
-
-
-def keyed_uniform_bits(seed: int, keys: np.ndarray, draw: int) -> np.ndarray:
-    """64 random bits per key (same construction as :func:`xsell._rng.keyed_uniform`)."""
-    u = keyed_uniform(seed, keys, draw)
-    return (u * 2.0**53).astype(np.uint64) << np.uint64(11)
 
 
 class Agent:
@@ -258,12 +227,15 @@ class Agent:
         keys = hash_keys(ids, ts.value, placement)
         u = keyed_uniform(self.seed, keys, 0)
         choice = choose(self.policy, values, u, n_learned=self.n_learned)
-        out = self._decision_frame(customers, ids, keys, ts, mode, placement, design, choice, guard)
+        id_strings, id_parts = make_ids(ts, keys, self.seed)
+        out = self._decision_frame(
+            customers, id_strings, ts, mode, placement, design, choice, guard
+        )
         offered = np.flatnonzero(choice.action > 0)
         if len(offered):
             arm = choice.action[offered] - 1
             self.pending.add(
-                out["decision_id"].array[offered],
+                IdParts(id_parts.ms[offered], id_parts.key[offered], id_parts.tail[offered]),
                 design.X[offered],
                 design.E[offered, arm, :],
                 arm,
@@ -286,8 +258,7 @@ class Agent:
     def _decision_frame(
         self,
         customers: pd.DataFrame,
-        ids: np.ndarray,
-        keys: np.ndarray,
+        id_strings: pd.api.extensions.ExtensionArray,
         ts: pd.Timestamp,
         mode: Mode,
         placement: str,
@@ -295,7 +266,7 @@ class Agent:
         choice: Any,
         guard: Any,
     ) -> pd.DataFrame:
-        n = len(ids)
+        n = len(id_strings)
         pids = list(self.catalog.product_ids)
         action = choice.action
         channels = [p.channels[mode] for p in self.catalog.products]
@@ -308,7 +279,7 @@ class Agent:
         # a string dtype for 100,000s of values would cost more than deciding them
         cols: dict[str, Any] = {
             "customer_id": customers[self.spec.customer_id].array,
-            "decision_id": _decision_ids(ts, keys, self.seed),
+            "decision_id": id_strings,
             "at": pd.DatetimeIndex(np.full(n, ts.value)).tz_localize("UTC"),
             "mode": _categorical(np.zeros(n, dtype=np.int8), categories=[mode]),
             "placement": _categorical(np.zeros(n, dtype=np.int8), categories=[placement]),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xsell.catalog.loader import catalog_from_dict
+from xsell.decision_ids import IdParts
 from xsell.errors import PersistenceError, XsellError
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
@@ -159,8 +160,8 @@ def load_agent(
                 manifest["opt_out_model"], sub("opt_out_model")
             )
             pend = sub("pending")
-            ids = pend["pending_ids"].tolist()
-            agent.pending.add(ids, pend["pending_X"], pend["pending_E"], pend["pending_arm"])
+            parts = IdParts(pend["pending_ms"], pend["pending_key"], pend["pending_tail"])
+            agent.pending.add(parts, pend["pending_X"], pend["pending_E"], pend["pending_arm"])
     except PersistenceError:
         raise
     except (XsellError, KeyError, TypeError, ValueError) as exc:

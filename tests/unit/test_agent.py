@@ -340,3 +340,15 @@ def test_pending_ids_survive_interleaved_batches_and_overwrites(catalog, spec, c
     survivors = offered[1][-100:]
     agent.update(pd.DataFrame({"decision_id": survivors, "conversion": 1}))
     assert agent.model.n_seen_.sum() == len(offered[2]) + 100
+
+
+def test_a_retried_decision_is_learned_once(catalog, spec, customers) -> None:
+    agent = Agent(catalog, spec, seed=6)
+    first = agent.act(customers.head(50), at=AT)
+    retry = agent.act(customers.head(50), at=AT)  # same customers, time and placement
+    pd.testing.assert_frame_equal(first, retry)
+    offered = first[first["product"].notna()]
+    agent.update(offered.assign(conversion=1))
+    assert agent.model.n_seen_.sum() == len(offered)
+    with pytest.raises(UnknownDecisionError):
+        agent.update(offered.head(1).assign(conversion=1))

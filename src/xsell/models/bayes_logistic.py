@@ -31,7 +31,8 @@ class BayesianLogisticRegression:
     n_shared
         Number of shared inputs ``d`` (the rest, ``D - d``, are arm-specific).
     max_newton, tol
-        Newton iteration limit and convergence tolerance on the largest step.
+        Newton iteration limit and convergence tolerance on the largest step (Newton
+        converges quadratically: a last step of 1e-6 leaves an error near 1e-12).
 
     Examples
     --------
@@ -54,7 +55,7 @@ class BayesianLogisticRegression:
         *,
         n_shared: int,
         max_newton: int = 50,
-        tol: float = 1e-8,
+        tol: float = 1e-6,
     ) -> None:
         prior_mean = np.array(prior_mean, dtype=np.float64, ndmin=2)
         prior_sd = np.array(prior_sd, dtype=np.float64, ndmin=2)
