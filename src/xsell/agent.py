@@ -61,6 +61,9 @@ class Agent:
         records contacts at delivery instead and switches this off).
     pending_capacity
         How many recent decisions' inputs are kept for learning by decision id.
+    half_life
+        Forgetting, in days of event time (the ``at`` of :meth:`update`): evidence that
+        old counts half as much, fading toward the prior. ``None`` (default) never forgets.
 
     Examples
     --------
@@ -88,6 +91,7 @@ class Agent:
         history: ContactHistory | None = None,
         record_contacts: bool = True,
         pending_capacity: int = 100_000,
+        half_life: float | None = None,
     ) -> None:
         if not isinstance(catalog, Catalog):
             raise InputError(f"`catalog` must be a Catalog, got {type(catalog).__name__}")
@@ -113,6 +117,10 @@ class Agent:
         self.history = history
         self.record_contacts = record_contacts
         self.pending_capacity = int(pending_capacity)
+        if half_life is not None and not half_life > 0:
+            raise InputError(f"`half_life` must be > 0 days (or None), got {half_life!r}")
+        self.half_life = None if half_life is None else float(half_life)
+        self.last_update_at: pd.Timestamp | None = None
         self.model_version = 0
         self.n_learned = 0
         self.featurizer = Featurizer(spec, catalog.product_ids)
@@ -164,8 +172,7 @@ class Agent:
 
     # -- deciding ---------------------------------------------------------------------------
     def _action_values(self, design: Design, eligible: np.ndarray) -> ActionValues:
-        needs_scale = not self.policy.deterministic and isinstance(self.policy, ThompsonSampling)
-        pred = self.model.predict(design, with_uncertainty=needs_scale)
+        pred = self.model.predict(design, with_uncertainty=self.policy.uses_uncertainty)
         cost = np.array([p.opt_out_cost for p in self.catalog.products])
         if self.learn_opt_out:
             opt = self.opt_out_model.predict(self._opt_out_design(design), with_uncertainty=False)
@@ -355,8 +362,7 @@ class Agent:
         learned once.
         """
         self._check_fitted()
-        if at is not None:
-            as_utc(at)
+        ts = as_utc(self.clock() if at is None else at)
         batch = parse_outcomes(outcomes, self.spec.model_inputs)
         conv, opt, none = batch.conversion, batch.opt_out, batch.no_offer
         keep = np.flatnonzero(~none)
@@ -383,6 +389,7 @@ class Agent:
         Efull = np.zeros((len(keep), K, E.shape[1]))
         Efull[np.arange(len(keep)), arm, :] = E
         design = Design(X, Efull, np.full((len(keep), K), np.nan))
+        self._forget_until(ts)
         if len(keep):
             self.model.partial_fit(design, arm, conv[keep])
         n_opt = 0
@@ -406,6 +413,20 @@ class Agent:
             skipped_no_offer=int(none.sum()),
             model_version=self.model_version,
         )
+
+    def _forget_until(self, ts: pd.Timestamp) -> None:
+        """Fade the evidence toward the prior for the event time elapsed since the last update."""
+        if (
+            self.half_life is not None
+            and self.last_update_at is not None
+            and ts > self.last_update_at
+        ):
+            days = (ts - self.last_update_at) / pd.Timedelta(days=1)
+            factor = 0.5 ** (days / self.half_life)
+            self.model.decay(factor)
+            self.opt_out_model.decay(factor)
+        if self.last_update_at is None or ts > self.last_update_at:
+            self.last_update_at = ts
 
     # -- inspection -------------------------------------------------------------------------
     def coefficients(self) -> pd.DataFrame:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 
 from xsell.catalog.loader import catalog_from_dict
 from xsell.decision_ids import IdParts
@@ -58,6 +59,10 @@ def save_agent(agent: Agent, path: str | os.PathLike[str]) -> None:
         "seed": agent.seed,
         "record_contacts": agent.record_contacts,
         "pending_capacity": agent.pending_capacity,
+        "half_life": agent.half_life,
+        "last_update_at": None
+        if agent.last_update_at is None
+        else agent.last_update_at.isoformat(),
         "model_version": agent.model_version,
         "n_learned": agent.n_learned,
         "fitted": agent.is_fitted,
@@ -144,9 +149,12 @@ def load_agent(
             history=history,
             record_contacts=bool(manifest["record_contacts"]),
             pending_capacity=int(manifest["pending_capacity"]),
+            half_life=manifest.get("half_life"),
         )
         agent.model_version = int(manifest["model_version"])
         agent.n_learned = int(manifest["n_learned"])
+        if manifest.get("last_update_at"):
+            agent.last_update_at = pd.Timestamp(manifest["last_update_at"])
         if manifest["fitted"]:
 
             def sub(prefix: str) -> dict[str, np.ndarray]:

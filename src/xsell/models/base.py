@@ -73,3 +73,7 @@ class RewardModel(Protocol):
     def add_arm(self, prior_mean: np.ndarray, prior_sd: np.ndarray) -> None:
         """Add an arm (a product launch) starting from the given prior; other arms untouched."""
         ...
+
+    def decay(self, factor: float) -> None:
+        """Forget: let the evidence seen so far count ``factor`` (in (0, 1]) times as much."""
+        ...

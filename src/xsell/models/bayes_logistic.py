@@ -183,6 +183,29 @@ class BayesianLogisticRegression:
         self.cov_[arms] = 0.5 * (cov + cov.transpose(0, 2, 1))
         self.n_seen_[arms] += counts
 
+    def decay(self, factor: float) -> None:
+        """Forget: move every arm's posterior toward its prior by ``factor`` in (0, 1].
+
+        In information form, ``P ← f·P + (1−f)·P0`` and ``P·m ← f·P·m + (1−f)·P0·m0``: the
+        evidence seen so far counts ``f`` times as much (``f = 0.5`` after one half-life).
+        """
+        if not 0 < factor <= 1:
+            raise InputError(f"`factor` must be in (0, 1], got {factor!r}")
+        if factor == 1:
+            return
+        D = self.n_inputs
+        P0 = np.zeros_like(self.prec_)
+        P0[:, np.arange(D), np.arange(D)] = 1.0 / self.prior_sd_**2
+        info = np.einsum("kde,ke->kd", self.prec_, self.mean_)
+        info0 = self.prior_mean_ / self.prior_sd_**2
+        with single_threaded_blas():
+            self.prec_ = factor * self.prec_ + (1.0 - factor) * P0
+            self.mean_ = np.linalg.solve(
+                self.prec_, (factor * info + (1.0 - factor) * info0)[:, :, None]
+            )[:, :, 0]
+            cov = np.linalg.inv(self.prec_)
+        self.cov_ = 0.5 * (cov + cov.transpose(0, 2, 1))
+
     def coefficients(self) -> tuple[np.ndarray, np.ndarray]:
         """Posterior means (K, D) and standard deviations (K, D)."""
         return self.mean_.copy(), np.sqrt(np.diagonal(self.cov_, axis1=1, axis2=2)).copy()

@@ -6,8 +6,10 @@ from xsell.errors import PersistenceError
 from xsell.policies.base import ActionValues, Choice, Policy, choose, draw
 from xsell.policies.greedy import EpsilonGreedy, Greedy
 from xsell.policies.thompson import ThompsonSampling, win_probabilities
+from xsell.policies.ucb import UCB
 
 __all__ = [
+    "UCB",
     "ActionValues",
     "Choice",
     "EpsilonGreedy",
@@ -20,7 +22,9 @@ __all__ = [
     "win_probabilities",
 ]
 
-_POLICIES: dict[str, type[Policy]] = {p.name: p for p in (Greedy, EpsilonGreedy, ThompsonSampling)}
+_POLICIES: dict[str, type[Policy]] = {
+    p.name: p for p in (Greedy, EpsilonGreedy, ThompsonSampling, UCB)
+}
 
 
 def policy_from_dict(data: dict[str, Any]) -> Policy:

@@ -86,6 +86,8 @@ class Policy(ABC):
 
     name: ClassVar[str]
     deterministic: ClassVar[bool] = False
+    #: whether the policy reads the model's uncertainty (``Prediction.scale``)
+    uses_uncertainty: ClassVar[bool] = False
 
     @abstractmethod
     def probabilities(self, values: ActionValues, *, n_learned: int) -> np.ndarray:

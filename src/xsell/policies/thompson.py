@@ -210,6 +210,7 @@ class ThompsonSampling(Policy):
     """
 
     name: ClassVar[str] = "thompson"
+    uses_uncertainty: ClassVar[bool] = True
 
     posterior_scale: float = 0.5
     floor: float = 0.02
