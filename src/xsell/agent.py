@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from xsell._pending import PendingDecisions
-from xsell._rng import hash_keys, keyed_uniform
+from xsell._rng import hash_keys, keyed_uniform, mix64
 from xsell._time import Clock, as_utc, system_clock
 from xsell.catalog.product import Catalog, Mode
 from xsell.decision_ids import IdParts, make_ids
@@ -22,10 +22,11 @@ from xsell.explain import N_DRIVERS, render_explanations, top_drivers
 from xsell.features.featurizer import Design, Featurizer, check_customers
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
-from xsell.guardrails.rules import evaluate_guardrails
+from xsell.guardrails.rules import GuardrailResult, evaluate_guardrails
+from xsell.models.base import Prediction
 from xsell.models.bayes_logistic import BayesianLogisticRegression
 from xsell.outcomes import parse_outcomes
-from xsell.policies.base import ActionValues, Policy, choose
+from xsell.policies.base import ActionValues, Choice, Policy, choose
 from xsell.policies.thompson import ThompsonSampling
 from xsell.prior import WarmStartPrior
 from xsell.records import OfferResult, UpdateSummary
@@ -193,8 +194,9 @@ class Agent:
         *,
         mode: Mode = "realtime",
         placement: str = "default",
+        top_n: int = 1,
     ) -> pd.DataFrame:
-        """Decide for every customer: one row each, in the input order.
+        """Decide for every customer: one row each (one per offer with ``top_n``), in input order.
 
         Parameters
         ----------
@@ -208,20 +210,31 @@ class Agent:
         placement
             Where the offer is shown (part of the decision key: the same customer decided
             for two placements at the same time gets independent draws).
+        top_n
+            Length of the ranked list per customer (a web page, an app carousel). Slot 1 is
+            drawn from the policy's distribution; slot k from the policy's distribution
+            over what is left once slots 1..k-1 are taken, where "no offer" ends the list.
+            Each slot carries its own conditional probability and decision id; the list
+            never exceeds what the catalog-wide contact limit leaves. ``top_n=1`` gives
+            exactly the single decision.
 
         Returns
         -------
         pandas.DataFrame
-            ``customer_id, decision_id, at, mode, placement, product, channel, probability,
-            expected_value, explored, model_version, policy_version``; ``p_none`` and
-            ``p_<product>`` (the full distribution the choice was drawn from);
-            ``blocked_<product>`` (the rule that blocked it, or ``""``); and
+            ``customer_id, decision_id, rank, at, mode, placement, product, channel,
+            probability, expected_value, explored, model_version, policy_version``;
+            ``p_none`` and ``p_<product>`` (the full distribution the choice was drawn
+            from); ``blocked_<product>`` (the rule that blocked it, or ``""``); and
             ``driver_i, driver_i_effect, driver_i_value`` for i = 1..3 (ids into
-            :attr:`feature_names`, logit contributions, standardized values).
+            :attr:`feature_names`, logit contributions, standardized values). With
+            ``top_n > 1`` a customer has one row per offer, ranks 1, 2, ...; a customer
+            with no offer keeps one row (rank 1, no product).
         """
         check_customers(customers, self.spec)
         if mode not in ("realtime", "batch"):
             raise InputError(f"`mode` must be 'realtime' or 'batch', got {mode!r}")
+        if not isinstance(top_n, int | np.integer) or isinstance(top_n, bool) or top_n < 1:
+            raise InputError(f"`top_n` must be an integer >= 1, got {top_n!r}")
         ts = as_utc(self.clock() if at is None else at)
         if not self.is_fitted:
             self.fit_features(customers)
@@ -232,12 +245,78 @@ class Agent:
         values = self._action_values(design, guard.eligible)
         ids = _as_str_array(customers[self.spec.customer_id])
         keys = hash_keys(ids, ts.value, placement)
-        u = keyed_uniform(self.seed, keys, 0)
-        choice = choose(self.policy, values, u, n_learned=self.n_learned)
+        frames = []
+        rows = np.arange(len(ids))
+        eligible = guard.eligible
+        slot_values = values
+        action = np.zeros(len(ids), dtype=np.int64)
+        keep = np.ones(len(ids), dtype=bool)
+        for rank in range(1, top_n + 1):
+            if rank > 1:
+                # what is left: earlier slots are taken, the contact limit may cut the list
+                rows, eligible = rows[keep], eligible[keep].copy()
+                eligible[np.arange(len(rows)), action[keep] - 1] = False
+                eligible &= (guard.contacts_left[rows] >= rank)[:, None]
+                live = eligible.any(axis=1)
+                rows, eligible = rows[live], eligible[live]
+                if len(rows) == 0:
+                    break
+                pred = values.prediction
+                slot_values = ActionValues(
+                    Prediction(
+                        pred.loc[rows], None if pred.scale is None else pred.scale[rows], pred.link
+                    ),
+                    values.value,
+                    values.penalty[rows],
+                    eligible,
+                )
+            slot_keys = keys[rows] if rank == 1 else mix64(keys[rows] ^ np.uint64(rank))
+            u = keyed_uniform(self.seed, keys[rows], rank - 1)
+            choice = choose(self.policy, slot_values, u, n_learned=self.n_learned)
+            action = choice.action
+            keep = action > 0
+            frame = self._record(
+                customers.iloc[rows] if rank > 1 else customers,
+                ids[rows],
+                slot_keys,
+                ts,
+                mode,
+                placement,
+                rank,
+                design.rows(rows) if rank > 1 else design,
+                choice,
+                guard,
+                rows,
+            )
+            frames.append(frame if rank == 1 else frame[keep])
+            if not keep.any():
+                break
+        if len(frames) == 1:
+            return frames[0]
+        out = pd.concat(frames)
+        order = np.lexsort((out["rank"].to_numpy(), customers.index.get_indexer(out.index)))
+        return out.iloc[order]
+
+    def _record(
+        self,
+        customers: pd.DataFrame,
+        ids: np.ndarray,
+        keys: np.ndarray,
+        ts: pd.Timestamp,
+        mode: Mode,
+        placement: str,
+        rank: int,
+        design: Design,
+        choice: Choice,
+        guard: GuardrailResult,
+        rows: np.ndarray,
+    ) -> pd.DataFrame:
+        """Build one slot's decision rows; remember offered decisions and record contacts."""
         id_strings, id_parts = make_ids(ts, keys, self.seed)
         out = self._decision_frame(
-            customers, id_strings, ts, mode, placement, design, choice, guard
+            customers, id_strings, ts, mode, placement, design, choice, guard, rows
         )
+        out.insert(2, "rank", np.full(len(out), rank, dtype=np.int16))
         offered = np.flatnonzero(choice.action > 0)
         if len(offered):
             arm = choice.action[offered] - 1
@@ -270,8 +349,9 @@ class Agent:
         mode: Mode,
         placement: str,
         design: Design,
-        choice: Any,
-        guard: Any,
+        choice: Choice,
+        guard: GuardrailResult,
+        rows: np.ndarray,
     ) -> pd.DataFrame:
         n = len(id_strings)
         pids = list(self.catalog.product_ids)
@@ -304,7 +384,7 @@ class Agent:
         for k, pid in enumerate(pids):
             cols[f"p_{pid}"] = choice.probabilities[:, k + 1]
         for k, pid in enumerate(pids):
-            cols[f"blocked_{pid}"] = _categorical(guard.reason[:, k], guard.labels)
+            cols[f"blocked_{pid}"] = _categorical(guard.reason[rows, k], guard.labels)
         drv_id, drv_eff, drv_val = self._drivers(design, action)
         for j in range(N_DRIVERS):
             cols[f"driver_{j + 1}"] = drv_id[:, j].astype(np.int16)

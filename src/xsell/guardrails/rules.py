@@ -34,15 +34,15 @@ class GuardrailResult:
         Integer (n, K): 0 where eligible, else an index into ``labels``.
     labels
         Reason texts; ``labels[0] == ""``.
+    contacts_left
+        Offers each customer may still receive under the catalog-wide contact limit (a
+        ranked list of offers is cut there).
     """
 
     eligible: np.ndarray
     reason: np.ndarray
     labels: tuple[str, ...]
-
-    def reasons_for(self, row: int) -> dict[str, str]:
-        """Blocked products of one customer → reason (needs the product ids: see Agent)."""
-        return {str(k): self.labels[int(r)] for k, r in enumerate(self.reason[row]) if r}
+    contacts_left: np.ndarray
 
 
 def reason_labels(catalog: Catalog) -> tuple[str, ...]:
@@ -151,12 +151,14 @@ def evaluate_guardrails(
         if consent_col is not None:
             why = f"consent to be contacted by {p.channels[mode]}"
             block(k, ~_flag(customers, consent_col, why), f"no consent for {p.channels[mode]}")
+    contacts_left = np.full(n, catalog.contact_policy.max_offers, dtype=np.int64)
     if history is not None and n:
-        _contact_rules(customers, catalog, spec, at, history, block)
-    return GuardrailResult(reason == 0, reason, labels)
+        contacts_left -= _contact_rules(customers, catalog, spec, at, history, block)
+    return GuardrailResult(reason == 0, reason, labels, np.maximum(contacts_left, 0))
 
 
-def _contact_rules(customers, catalog, spec, at, history, block) -> None:  # type: ignore[no-untyped-def]
+def _contact_rules(customers, catalog, spec, at, history, block) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Apply cool-off, caps and the contact limit; return each customer's recent contacts."""
     products = catalog.products
     policy = catalog.contact_policy
     lookback = max(
@@ -201,3 +203,4 @@ def _contact_rules(customers, catalog, spec, at, history, block) -> None:  # typ
         block(k, in_cool[:, k], "cool-off period")
         block(k, counts[:, k] >= cap_max[k], "frequency cap")
         block(k, total >= policy.max_offers, "contact limit")
+    return total
