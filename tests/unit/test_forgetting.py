@@ -47,10 +47,16 @@ def _day(day: int, sign: float) -> pd.DataFrame:
 
 def _x_weight(agent: xsell.Agent) -> float:
     co = agent.coefficients()
-    return float(co[(co["outcome"] == "conversion") & (co["product"] == "card") & (co["feature"] == "x")]["weight"].iloc[0])
+    return float(
+        co[(co["outcome"] == "conversion") & (co["product"] == "card") & (co["feature"] == "x")][
+            "weight"
+        ].iloc[0]
+    )
 
 
-def _run(half_life: float | None, days_before: int = 40, days_after: int = 10) -> tuple[float, list[float]]:
+def _run(
+    half_life: float | None, days_before: int = 40, days_after: int = 10
+) -> tuple[float, list[float]]:
     agent = xsell.Agent(CATALOG, SPEC, learn_opt_out=False, half_life=half_life)
     agent.fit_features(_day(0, 1.0))
     for d in range(days_before):
@@ -100,7 +106,9 @@ def test_decay_moves_halfway_to_the_prior_in_information_form() -> None:
     P, mean = m.prec_[0].copy(), m.mean_[0].copy()
     m.decay(0.5)
     np.testing.assert_allclose(m.prec_[0], 0.5 * P + 0.5 * P0)
-    np.testing.assert_allclose(m.prec_[0] @ m.mean_[0], 0.5 * P @ mean + 0.5 * P0 @ m.prior_mean_[0])
+    np.testing.assert_allclose(
+        m.prec_[0] @ m.mean_[0], 0.5 * P @ mean + 0.5 * P0 @ m.prior_mean_[0]
+    )
     with pytest.raises(xsell.InputError, match="`factor` must be in"):
         m.decay(0.0)
 
