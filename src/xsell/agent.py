@@ -154,6 +154,43 @@ class Agent:
         self.opt_out_model = BayesianLogisticRegression(om, osd, n_shared=f.n_features)
         self.pending = PendingDecisions(self.pending_capacity, f.n_features, f.n_arm_inputs)
 
+    def update_catalog(self, catalog: Catalog, reference: pd.DataFrame | None = None) -> None:
+        """Adopt a new version of the catalog while the agent lives.
+
+        Products keep their place (and everything learned about them); a product that is
+        new starts from its propensity prior (the neutral prior where its propensity is
+        missing), leaving every other product's model untouched; a product missing from the
+        new catalog, or marked ``active: false``, is kept as withdrawn: never offered again,
+        its history and coefficients kept. ``reference`` (a customer table with the new
+        products' propensity columns) centres the new products' propensity inputs.
+        """
+        if not isinstance(catalog, Catalog):
+            raise InputError(f"`catalog` must be a Catalog, got {type(catalog).__name__}")
+        known = list(self.catalog.product_ids)
+        given = {p.id: p for p in catalog.products}
+        merged = [
+            given.get(pid) or self.catalog.product(pid).model_copy(update={"active": False})
+            for pid in known
+        ]
+        added = [p for p in catalog.products if p.id not in known]
+        merged += added
+        new = Catalog(
+            name=catalog.name,
+            version=catalog.version,
+            products=tuple(merged),
+            contact_policy=catalog.contact_policy,
+        )
+        if self.is_fitted:
+            for p in added:
+                self.featurizer.add_product(p.id, reference)
+                mean, sd = self.prior.conversion_prior(self.featurizer, new, [p.id])
+                self.model.add_arm(mean[0], sd[0])
+                om, osd = self.prior.opt_out_prior(self.featurizer, 1)
+                self.opt_out_model.add_arm(om[0], osd[0])
+        else:
+            self.featurizer = Featurizer(self.spec, new.product_ids)
+        self.catalog = new
+
     def _check_fitted(self) -> None:
         if not self.is_fitted:
             raise NotFittedError(
