@@ -25,8 +25,15 @@ from xsell.errors import (
 )
 from xsell.features import Design, FeatureSpec, Featurizer
 from xsell.guardrails import ContactHistory, InMemoryContactHistory, evaluate_guardrails
-from xsell.models import BayesianLogisticRegression, Prediction, RewardModel
-from xsell.policies import ActionValues, EpsilonGreedy, Greedy, Policy, ThompsonSampling
+from xsell.models import (
+    BayesianLogisticRegression,
+    BetaBernoulli,
+    Prediction,
+    RewardModel,
+    RidgeRegression,
+    SGDOracle,
+)
+from xsell.policies import UCB, ActionValues, EpsilonGreedy, Greedy, Policy, ThompsonSampling
 from xsell.prior import WarmStartPrior
 from xsell.records import OfferResult, UpdateSummary
 from xsell.simulation import SampleBank, make_customers, sample_feature_spec
@@ -34,9 +41,11 @@ from xsell.simulation import SampleBank, make_customers, sample_feature_spec
 __version__ = "0.1.0"
 
 __all__ = [
+    "UCB",
     "ActionValues",
     "Agent",
     "BayesianLogisticRegression",
+    "BetaBernoulli",
     "Catalog",
     "CatalogError",
     "ContactHistory",
@@ -54,6 +63,8 @@ __all__ = [
     "Prediction",
     "Product",
     "RewardModel",
+    "RidgeRegression",
+    "SGDOracle",
     "SampleBank",
     "SchemaError",
     "ThompsonSampling",

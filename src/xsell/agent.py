@@ -25,6 +25,7 @@ from xsell.guardrails.contact_history import ContactHistory
 from xsell.guardrails.rules import GuardrailResult, evaluate_guardrails
 from xsell.models.base import Prediction
 from xsell.models.bayes_logistic import BayesianLogisticRegression
+from xsell.models.factory import UNCERTAIN_KINDS, add_product, build_model, check_kind
 from xsell.outcomes import parse_outcomes
 from xsell.policies.base import ActionValues, Choice, Policy, choose
 from xsell.policies.thompson import ThompsonSampling
@@ -48,6 +49,13 @@ class Agent:
         How to choose among the eligible products (default :class:`ThompsonSampling`).
     prior
         The warm-start prior (default: rank exactly as the propensity model on day one).
+    model
+        The conversion model: ``"bayes_logistic"`` (default), ``"ridge"`` (linear, for
+        LinUCB and linear Thompson sampling), ``"sgd"`` (scikit-learn's SGD logistic
+        oracle, no uncertainty: greedy and epsilon-greedy only) or ``"beta_bernoulli"``
+        (no context). Each is warm-started from the propensity scores.
+    model_params
+        Keyword arguments of that model (e.g. ``{"noise_sd": 0.2}`` for ridge).
     learn_opt_out
         Learn an opt-out model per product and charge ``p(opt-out) × opt_out_cost`` against
         each offer. Default: when any product has an opt-out cost.
@@ -86,6 +94,8 @@ class Agent:
         *,
         policy: Policy | None = None,
         prior: WarmStartPrior | None = None,
+        model: str = "bayes_logistic",
+        model_params: dict[str, Any] | None = None,
         learn_opt_out: bool | None = None,
         seed: int = 0,
         clock: Clock | None = None,
@@ -108,6 +118,14 @@ class Agent:
         self.spec = spec
         self.policy: Policy = policy if policy is not None else ThompsonSampling()
         self.prior = prior if prior is not None else WarmStartPrior()
+        check_kind(model)
+        if self.policy.uses_uncertainty and model not in UNCERTAIN_KINDS:
+            raise InputError(
+                f"policy {self.policy.name!r} needs a model that reports its uncertainty; "
+                f"{model!r} does not (use one of {list(UNCERTAIN_KINDS)})"
+            )
+        self.model_kind = model
+        self.model_params = dict(model_params or {})
         self.learn_opt_out = (
             any(p.opt_out_cost > 0 for p in catalog.products)
             if learn_opt_out is None
@@ -148,8 +166,13 @@ class Agent:
 
     def _build_models(self) -> None:
         f = self.featurizer
-        mean, sd = self.prior.conversion_prior(f, self.catalog)
-        self.model = BayesianLogisticRegression(mean, sd, n_shared=f.n_features)
+        self.model = build_model(
+            self.model_kind,
+            featurizer=f,
+            catalog=self.catalog,
+            prior=self.prior,
+            params=self.model_params,
+        )
         om, osd = self.prior.opt_out_prior(f, len(self.catalog.products))
         self.opt_out_model = BayesianLogisticRegression(om, osd, n_shared=f.n_features)
         self.pending = PendingDecisions(self.pending_capacity, f.n_features, f.n_arm_inputs)
@@ -183,8 +206,14 @@ class Agent:
         if self.is_fitted:
             for p in added:
                 self.featurizer.add_product(p.id, reference)
-                mean, sd = self.prior.conversion_prior(self.featurizer, new, [p.id])
-                self.model.add_arm(mean[0], sd[0])
+                add_product(
+                    self.model,
+                    self.model_kind,
+                    featurizer=self.featurizer,
+                    catalog=new,
+                    prior=self.prior,
+                    product_id=p.id,
+                )
                 om, osd = self.prior.opt_out_prior(self.featurizer, 1)
                 self.opt_out_model.add_arm(om[0], osd[0])
         else:
@@ -439,13 +468,21 @@ class Agent:
         n, d = design.X.shape
         arm = np.where(action > 0, action - 1, 0)
         has_prop = design.E.shape[2] > 0
-        values = np.empty((n, d + 1), dtype=np.float32)
-        values[:, :d] = design.X
-        values[:, d] = design.E[np.arange(n), arm, 0] if has_prop else 0.0
-        weights = self.model.mean_[:, : d + 1].astype(np.float32) if has_prop else None
-        if weights is None:
-            weights = np.zeros((self.model.n_arms, d + 1), dtype=np.float32)
-            weights[:, :d] = self.model.mean_[:, :d]
+        values = np.zeros((n, d + 1), dtype=np.float32)
+        weights = np.zeros((self.model.n_arms, d + 1), dtype=np.float32)
+        if self.model_kind != "beta_bernoulli":  # a model without context has no drivers
+            # logistic models weigh the propensity logit, the linear one the propensity itself
+            values[:, :d] = design.X
+            mean = np.asarray(self.model.mean_)  # type: ignore[attr-defined]
+            weights[:, :d] = mean[:, :d]
+            if has_prop:
+                weights[:, d] = mean[:, d]
+                if self.model_kind == "ridge":
+                    p = design.propensity[np.arange(n), arm]
+                    centre = np.asarray(self.model.propensity_centre_)[arm]  # type: ignore[attr-defined]
+                    values[:, d] = np.where(np.isfinite(p), p - centre, 0.0)
+                else:
+                    values[:, d] = design.E[np.arange(n), arm, 0]
         contrib = weights[arm] * values
         contrib[:, 0] = -np.inf  # the intercept explains nothing
         contrib[action == 0] = -np.inf
@@ -554,17 +591,18 @@ class Agent:
         """
         self._check_fitted()
         rows = []
-        names_conv = [*self.featurizer.feature_names, "propensity score", "propensity missing"][
-            : self.model.n_inputs
-        ]
-        models = [("conversion", self.model, names_conv)]
+        names_conv = [*self.featurizer.feature_names, "propensity score", "propensity missing"]
+        if self.model_kind == "beta_bernoulli":
+            names_conv = ["rate"]
+        models: list[tuple[str, Any, list[str]]] = [("conversion", self.model, names_conv)]
         if self.learn_opt_out:
             models.append(("opt_out", self.opt_out_model, self.featurizer.feature_names))
         for outcome, model, names in models:
             mean, sd = model.coefficients()
             for k, pid in enumerate(self.catalog.product_ids):
-                for j, name in enumerate(names):
-                    rows.append((outcome, pid, name, mean[k, j], sd[k, j], model.prior_mean_[k, j]))
+                for j, name in enumerate(names[: mean.shape[1]]):
+                    prior = model.prior_mean_[k, j]
+                    rows.append((outcome, pid, name, mean[k, j], sd[k, j], prior))
         return pd.DataFrame(
             rows, columns=["outcome", "product", "feature", "weight", "sd", "prior"]
         )

@@ -23,6 +23,7 @@ from xsell.decision_ids import IdParts
 from xsell.errors import PersistenceError, XsellError
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
+from xsell.models.factory import model_from_state
 from xsell.policies import policy_from_dict
 from xsell.prior import WarmStartPrior
 
@@ -56,6 +57,8 @@ def save_agent(agent: Agent, path: str | os.PathLike[str]) -> None:
         "policy": {"name": agent.policy.name, "params": agent.policy.get_params()},
         "prior": agent.prior.to_dict(),
         "learn_opt_out": agent.learn_opt_out,
+        "model_kind": agent.model_kind,
+        "model_params": agent.model_params,
         "seed": agent.seed,
         "record_contacts": agent.record_contacts,
         "pending_capacity": agent.pending_capacity,
@@ -144,6 +147,8 @@ def load_agent(
             policy=policy_from_dict(manifest["policy"]),
             prior=WarmStartPrior(**manifest["prior"]),
             learn_opt_out=bool(manifest["learn_opt_out"]),
+            model=manifest.get("model_kind", "bayes_logistic"),
+            model_params=manifest.get("model_params"),
             seed=int(manifest["seed"]),
             clock=clock,
             history=history,
@@ -163,7 +168,7 @@ def load_agent(
 
             agent.featurizer.set_state(manifest["featurizer"], sub("featurizer"))
             agent._build_models()
-            agent.model = BayesianLogisticRegression.from_state(manifest["model"], sub("model"))
+            agent.model = model_from_state(agent.model_kind, manifest["model"], sub("model"))
             agent.opt_out_model = BayesianLogisticRegression.from_state(
                 manifest["opt_out_model"], sub("opt_out_model")
             )

@@ -74,6 +74,31 @@ class WarmStartPrior:
                 mean[k, 0] = base
         return mean, sd
 
+    def linear_prior(
+        self, featurizer: Featurizer, catalog: Catalog, product_ids: list[str], rate: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Prior of a linear (probability-scale) model, shape (K, d + e).
+
+        The same beliefs as :meth:`conversion_prior`, carried to the probability scale at
+        each product's mean rate: weight 1 on the centred propensity, intercept at the
+        mean rate, and every logit standard deviation times ``rate·(1 - rate)``, the slope
+        of the logistic curve there.
+        """
+        d, e = featurizer.n_features, featurizer.n_arm_inputs
+        mean = np.zeros((len(product_ids), d + e))
+        sd = np.full((len(product_ids), d + e), self.feature_sd)
+        sd[:, 0] = self.intercept_sd
+        for k, pid in enumerate(product_ids):
+            mean[k, 0] = rate[k]
+            if e:
+                mean[k, d] = 1.0
+                mean[k, d + 1] = catalog.product(pid).base_rate - rate[k]
+                sd[k, d + 1] = self.missing_sd
+        sd *= (rate * (1.0 - rate))[:, None]
+        if e:
+            sd[:, d] = self.propensity_sd
+        return mean, sd
+
     def opt_out_prior(
         self, featurizer: Featurizer, n_products: int
     ) -> tuple[np.ndarray, np.ndarray]:

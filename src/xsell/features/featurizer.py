@@ -157,18 +157,29 @@ class Featurizer:
             # most frequent first, ties by name: stable whatever the row order
             order = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
             self.categories_[col] = [str(k) for k, _ in order[: spec.max_categories]]
-        centres = []
+        centres, means = [], []
         for pid in self.product_ids:
-            p = self._propensity(df, pid, "reference")
-            finite = p[np.isfinite(p)]
-            centres.append(float(np.mean(_logit(finite))) if finite.size else 0.0)
+            c, m = self._centres(df, pid)
+            centres.append(c)
+            means.append(m)
         self.propensity_centre_ = np.asarray(centres, dtype=np.float64)
+        self.propensity_mean_ = np.asarray(means, dtype=np.float64)
         names = ["intercept"]
         names += list(spec.numeric + spec.market + spec.boolean)
         for col in spec.categorical:
             names += [f"{col}={lvl}" for lvl in self.categories_[col]]
         self.feature_names_ = names
         return self
+
+    def _centres(self, df: pd.DataFrame | None, pid: str) -> tuple[float, float]:
+        """Mean propensity of a product on the logit and on the probability scale."""
+        if df is None or self.spec.propensity is None:
+            return 0.0, float("nan")
+        p = self._propensity(df, pid, "reference")
+        finite = p[np.isfinite(p)]
+        if not finite.size:
+            return 0.0, float("nan")
+        return float(np.mean(_logit(finite))), float(np.mean(finite))
 
     @property
     def is_fitted(self) -> bool:
@@ -261,6 +272,7 @@ class Featurizer:
             "mean": self.mean_,
             "scale": self.scale_,
             "propensity_centre": self.propensity_centre_,
+            "propensity_mean": self.propensity_mean_,
         }
         return meta, arrays
 
@@ -271,18 +283,16 @@ class Featurizer:
         self.mean_ = np.asarray(arrays["mean"], dtype=np.float64)
         self.scale_ = np.asarray(arrays["scale"], dtype=np.float64)
         self.propensity_centre_ = np.asarray(arrays["propensity_centre"], dtype=np.float64)
+        self.propensity_mean_ = np.asarray(arrays["propensity_mean"], dtype=np.float64)
         return self
 
     def add_product(self, product_id: str, reference: pd.DataFrame | None = None) -> None:
         """Extend the frozen state to a product added to the catalog."""
         self._check_fitted()
-        centre = 0.0
-        if reference is not None:
-            p = self._propensity(reference, product_id, "reference")
-            finite = p[np.isfinite(p)]
-            centre = float(np.mean(_logit(finite))) if finite.size else 0.0
+        centre, mean = self._centres(reference, product_id)
         self.product_ids.append(product_id)
         self.propensity_centre_ = np.append(self.propensity_centre_, centre)
+        self.propensity_mean_ = np.append(self.propensity_mean_, mean)
 
 
 def category_codes(s: pd.Series, levels: list[str]) -> np.ndarray:

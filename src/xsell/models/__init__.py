@@ -2,5 +2,16 @@
 
 from xsell.models.base import Prediction, RewardModel, to_probability
 from xsell.models.bayes_logistic import BayesianLogisticRegression
+from xsell.models.beta_bernoulli import BetaBernoulli
+from xsell.models.ridge import RidgeRegression
+from xsell.models.sgd_oracle import SGDOracle
 
-__all__ = ["BayesianLogisticRegression", "Prediction", "RewardModel", "to_probability"]
+__all__ = [
+    "BayesianLogisticRegression",
+    "BetaBernoulli",
+    "Prediction",
+    "RewardModel",
+    "RidgeRegression",
+    "SGDOracle",
+    "to_probability",
+]

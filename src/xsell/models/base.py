@@ -48,7 +48,10 @@ class RewardModel(Protocol):
     predict for every arm at once (vectorized over customers).
     """
 
-    n_arms: int
+    @property
+    def n_arms(self) -> int:
+        """Number of arms (products) the model holds."""
+        ...
 
     def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
         """Belief about every (customer, arm) outcome, shape (n, K)."""
