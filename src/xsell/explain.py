@@ -24,7 +24,11 @@ def top_drivers(
     fewer than ``k`` features raised the score, their contributions and their values.
     """
     n, F = contrib.shape
-    k = min(k, F)
+    if F < k:  # fewer features than drivers asked for: pad with "no feature"
+        pad = np.full((n, k - F), -np.inf, dtype=contrib.dtype)
+        contrib = np.hstack([contrib, pad])
+        values = np.hstack([values, np.zeros_like(pad)])
+        F = k
     work = contrib.copy()
     rows = np.arange(n)[:, None]
     ids = np.empty((n, k), dtype=np.int64)
