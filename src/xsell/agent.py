@@ -17,8 +17,9 @@ from xsell._rng import hash_keys, keyed_uniform, mix64
 from xsell._time import Clock, as_utc, system_clock
 from xsell.catalog.product import Catalog, Mode
 from xsell.decision_ids import IdParts, make_ids
+from xsell.decisions import decision_frame, top_drivers_of
 from xsell.errors import InputError, NotFittedError, SchemaError
-from xsell.explain import N_DRIVERS, render_explanations, top_drivers
+from xsell.explain import render_explanations
 from xsell.features.featurizer import Design, Featurizer, check_customers
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
@@ -379,8 +380,21 @@ class Agent:
     ) -> pd.DataFrame:
         """Build one slot's decision rows; remember offered decisions and record contacts."""
         id_strings, id_parts = make_ids(ts, keys, self.seed)
-        out = self._decision_frame(
-            customers, id_strings, ts, mode, placement, design, choice, guard, rows
+        drivers = top_drivers_of(self.model, self.model_kind, design, choice.action)
+        out = decision_frame(
+            customers[self.spec.customer_id].array,
+            customers.index,
+            id_strings,
+            ts,
+            mode,
+            placement,
+            self.catalog,
+            self.model_version,
+            self.policy_version,
+            choice,
+            guard.reason[rows],
+            guard.labels,
+            drivers,
         )
         out.insert(2, "rank", np.full(len(out), rank, dtype=np.int16))
         offered = np.flatnonzero(choice.action > 0)
@@ -406,87 +420,6 @@ class Agent:
                     )
                 )
         return out
-
-    def _decision_frame(
-        self,
-        customers: pd.DataFrame,
-        id_strings: pd.api.extensions.ExtensionArray,
-        ts: pd.Timestamp,
-        mode: Mode,
-        placement: str,
-        design: Design,
-        choice: Choice,
-        guard: GuardrailResult,
-        rows: np.ndarray,
-    ) -> pd.DataFrame:
-        n = len(id_strings)
-        pids = list(self.catalog.product_ids)
-        action = choice.action
-        channels = [p.channels[mode] for p in self.catalog.products]
-        channel_levels = list(dict.fromkeys(channels))
-        channel_code = np.asarray(
-            [-1, *[channel_levels.index(c) for c in channels]], dtype=np.int64
-        )
-        rows = np.arange(n)
-        # categoricals built from codes and object columns cost nothing to assemble; inferring
-        # a string dtype for 100,000s of values would cost more than deciding them
-        cols: dict[str, Any] = {
-            "customer_id": customers[self.spec.customer_id].array,
-            "decision_id": id_strings,
-            "at": pd.DatetimeIndex(np.full(n, ts.value)).tz_localize("UTC"),
-            "mode": _categorical(np.zeros(n, dtype=np.int8), categories=[mode]),
-            "placement": _categorical(np.zeros(n, dtype=np.int8), categories=[placement]),
-            "product": _categorical(action - 1, categories=pids),
-            "channel": _categorical(channel_code[action], categories=channel_levels),
-            "probability": choice.probability,
-            "expected_value": choice.expected_value[rows, action],
-            "explored": choice.explored,
-            "model_version": np.full(n, self.model_version, dtype=np.int64),
-            "policy_version": _categorical(
-                np.zeros(n, dtype=np.int8), categories=[self.policy_version]
-            ),
-            "p_none": choice.probabilities[:, 0],
-        }
-        for k, pid in enumerate(pids):
-            cols[f"p_{pid}"] = choice.probabilities[:, k + 1]
-        for k, pid in enumerate(pids):
-            cols[f"blocked_{pid}"] = _categorical(guard.reason[rows, k], guard.labels)
-        drv_id, drv_eff, drv_val = self._drivers(design, action)
-        for j in range(N_DRIVERS):
-            cols[f"driver_{j + 1}"] = drv_id[:, j].astype(np.int16)
-            cols[f"driver_{j + 1}_effect"] = drv_eff[:, j]
-            cols[f"driver_{j + 1}_value"] = drv_val[:, j]
-        return pd.DataFrame(cols, index=customers.index)
-
-    def _drivers(
-        self, design: Design, action: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per-feature logit contributions to the chosen product's score, top ones kept.
-
-        Features are the shared inputs (intercept excluded) and, last, the propensity score.
-        """
-        n, d = design.X.shape
-        arm = np.where(action > 0, action - 1, 0)
-        has_prop = design.E.shape[2] > 0
-        values = np.zeros((n, d + 1), dtype=np.float32)
-        weights = np.zeros((self.model.n_arms, d + 1), dtype=np.float32)
-        if self.model_kind != "beta_bernoulli":  # a model without context has no drivers
-            # logistic models weigh the propensity logit, the linear one the propensity itself
-            values[:, :d] = design.X
-            mean = np.asarray(self.model.mean_)  # type: ignore[attr-defined]
-            weights[:, :d] = mean[:, :d]
-            if has_prop:
-                weights[:, d] = mean[:, d]
-                if self.model_kind == "ridge":
-                    p = design.propensity[np.arange(n), arm]
-                    centre = np.asarray(self.model.propensity_centre_)[arm]  # type: ignore[attr-defined]
-                    values[:, d] = np.where(np.isfinite(p), p - centre, 0.0)
-                else:
-                    values[:, d] = design.E[np.arange(n), arm, 0]
-        contrib = weights[arm] * values
-        contrib[:, 0] = -np.inf  # the intercept explains nothing
-        contrib[action == 0] = -np.inf
-        return top_drivers(contrib, values)
 
     def explain(self, decisions: pd.DataFrame) -> pd.Series:
         """Each decision in plain words: why this product, and which products were blocked why.
@@ -622,11 +555,6 @@ class Agent:
         from xsell.persistence import load_agent
 
         return load_agent(path, clock=clock, history=history)
-
-
-def _categorical(codes: np.ndarray, categories: Sequence[str]) -> pd.Categorical[str]:
-    """A categorical from integer codes (-1 = missing) without inferring anything."""
-    return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(list(categories)))
 
 
 def _as_str_array(ids: pd.Series) -> np.ndarray:

@@ -24,7 +24,7 @@ def top_drivers(
     fewer than ``k`` features raised the score, their contributions and their values.
     """
     n, F = contrib.shape
-    if F < k:  # fewer features than drivers asked for: pad with "no feature"
+    if k > F:  # fewer features than drivers asked for: pad with "no feature"
         pad = np.full((n, k - F), -np.inf, dtype=contrib.dtype)
         contrib = np.hstack([contrib, pad])
         values = np.hstack([values, np.zeros_like(pad)])

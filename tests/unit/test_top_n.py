@@ -154,3 +154,14 @@ def test_every_offer_can_be_learned_by_its_own_id() -> None:
     offered = out[out["product"].notna()]
     summary = agent.update(offered.assign(conversion=0))
     assert summary.learned == len(offered) and len(offered) > 50
+
+
+def test_every_slot_carries_its_own_customers_guardrail_verdict(catalog, spec, customers) -> None:
+    out = xsell.Agent(catalog, spec, seed=8).act(customers, at=AT, top_n=3)
+    blocked = [f"blocked_{p}" for p in catalog.product_ids]
+    first = out[out["rank"] == 1].set_index("customer_id")[blocked].astype(str)
+    later = out[out["rank"] > 1]
+    assert len(later) > 100
+    np.testing.assert_array_equal(
+        later[blocked].astype(str).to_numpy(), first.loc[later["customer_id"]].to_numpy()
+    )
