@@ -8,9 +8,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from scipy.special import expit
 
+from xsell.errors import InputError
 from xsell.features.featurizer import Design
 
-__all__ = ["Prediction", "RewardModel"]
+__all__ = ["Prediction", "RewardModel", "check_design", "gaussian_prior"]
 
 Link = Literal["logit", "identity"]
 
@@ -38,6 +39,29 @@ def to_probability(z: np.ndarray, link: Link) -> np.ndarray:
     if link == "logit":
         return np.asarray(expit(z))
     return np.asarray(np.clip(z, 0.0, 1.0))
+
+
+def check_design(design: Design, *, n_shared: int, n_inputs: int, n_arms: int) -> None:
+    """Refuse a design whose shape does not fit the model (shared + arm inputs, arms)."""
+    d, e = design.X.shape[1], design.E.shape[2]
+    if d != n_shared or d + e != n_inputs:
+        raise InputError(
+            f"design has {d} shared + {e} arm inputs; the model was built for "
+            f"{n_shared} + {n_inputs - n_shared}"
+        )
+    if design.E.shape[1] != n_arms:
+        raise InputError(f"design has {design.E.shape[1]} arms; the model has {n_arms}")
+
+
+def gaussian_prior(prior_mean: np.ndarray, prior_sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Diagonal covariance and precision matrices, shape (K, D, D), of independent priors."""
+    K, D = prior_mean.shape
+    idx = np.arange(D)
+    cov = np.zeros((K, D, D))
+    prec = np.zeros((K, D, D))
+    cov[:, idx, idx] = prior_sd**2
+    prec[:, idx, idx] = 1.0 / prior_sd**2
+    return cov, prec
 
 
 @runtime_checkable

@@ -10,7 +10,7 @@ from scipy.special import expit
 from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction
+from xsell.models.base import Prediction, check_design, gaussian_prior
 
 __all__ = ["BayesianLogisticRegression"]
 
@@ -72,14 +72,9 @@ class BayesianLogisticRegression:
         self.tol = tol
         self.prior_mean_ = prior_mean
         self.prior_sd_ = prior_sd
-        K, D = prior_mean.shape
         self.mean_ = prior_mean.copy()
-        self.cov_ = np.zeros((K, D, D))
-        self.prec_ = np.zeros((K, D, D))
-        idx = np.arange(D)
-        self.cov_[:, idx, idx] = prior_sd**2
-        self.prec_[:, idx, idx] = 1.0 / prior_sd**2
-        self.n_seen_ = np.zeros(K, dtype=np.int64)
+        self.cov_, self.prec_ = gaussian_prior(prior_mean, prior_sd)
+        self.n_seen_ = np.zeros(prior_mean.shape[0], dtype=np.int64)
 
     @property
     def n_arms(self) -> int:
@@ -92,14 +87,7 @@ class BayesianLogisticRegression:
         return int(self.mean_.shape[1])
 
     def _check(self, design: Design) -> None:
-        d, e = design.X.shape[1], design.E.shape[2]
-        if d != self.n_shared or d + e != self.n_inputs:
-            raise InputError(
-                f"design has {d} shared + {e} arm inputs; the model was built for "
-                f"{self.n_shared} + {self.n_inputs - self.n_shared}"
-            )
-        if design.E.shape[1] != self.n_arms:
-            raise InputError(f"design has {design.E.shape[1]} arms; the model has {self.n_arms}")
+        check_design(design, n_shared=self.n_shared, n_inputs=self.n_inputs, n_arms=self.n_arms)
 
     def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
         """Posterior of every arm's logit: mean and standard deviation, shape (n, K)."""

@@ -9,7 +9,7 @@ import numpy as np
 from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction
+from xsell.models.base import Prediction, gaussian_prior
 
 __all__ = ["RidgeRegression"]
 
@@ -120,12 +120,8 @@ class RidgeRegression:
         self.prior_mean_ = prior_mean
         self.prior_sd_ = prior_sd
         self.propensity_centre_ = centre
-        idx = np.arange(D)
         self.mean_ = prior_mean.copy()
-        self.cov_ = np.zeros((K, D, D))
-        self.cov_[:, idx, idx] = prior_sd**2
-        self.prec_ = np.zeros((K, D, D))
-        self.prec_[:, idx, idx] = 1.0 / prior_sd**2
+        self.cov_, self.prec_ = gaussian_prior(prior_mean, prior_sd)
         self.prec_mean_ = prior_mean / prior_sd**2  # b = A · mean
         self.n_seen_ = np.zeros(K, dtype=np.int64)
 

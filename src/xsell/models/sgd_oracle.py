@@ -9,7 +9,7 @@ from sklearn.linear_model import SGDClassifier
 
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction
+from xsell.models.base import Prediction, check_design
 from xsell.models.ridge import _batch, _factor, _prior
 
 __all__ = ["SGDOracle"]
@@ -122,14 +122,7 @@ class SGDOracle:
         return np.array([np.concatenate([c.intercept_, c.coef_[0]]) for c in self.classifiers_])
 
     def _check(self, design: Design) -> None:
-        d, e = design.X.shape[1], design.E.shape[2]
-        if d != self.n_shared or d + e != self.n_inputs:
-            raise InputError(
-                f"design has {d} shared + {e} arm inputs; the model was built for "
-                f"{self.n_shared} + {self.n_inputs - self.n_shared}"
-            )
-        if design.E.shape[1] != self.n_arms:
-            raise InputError(f"design has {design.E.shape[1]} arms; the model has {self.n_arms}")
+        check_design(design, n_shared=self.n_shared, n_inputs=self.n_inputs, n_arms=self.n_arms)
 
     def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
         """Every arm's ``decision_function`` (logit), shape (n, K); never an uncertainty."""
