@@ -33,6 +33,7 @@ class PendingDecisions:
         self.X = np.zeros((self.capacity, n_features))
         self.E = np.zeros((self.capacity, n_arm_inputs))
         self.arm = np.zeros(self.capacity, dtype=np.int64)
+        self.P = np.full(self.capacity, np.nan)
         self.ms = np.zeros(self.capacity, dtype=np.uint64)
         self.key = np.zeros(self.capacity, dtype=np.uint64)
         self.tail = np.zeros(self.capacity, dtype=np.uint64)
@@ -54,9 +55,15 @@ class PendingDecisions:
         return format_ids(IdParts(self.ms[s], self.key[s], self.tail[s]))
 
     def add(
-        self, ids: IdParts | Sequence[str], X: np.ndarray, E: np.ndarray, arm: np.ndarray
+        self,
+        ids: IdParts | Sequence[str],
+        X: np.ndarray,
+        E: np.ndarray,
+        arm: np.ndarray,
+        P: np.ndarray | None = None,
     ) -> None:
-        """Remember the inputs of offered decisions (arm = product index)."""
+        """Remember the inputs of offered decisions: shared ``X``, the arm's own inputs ``E``
+        and propensity ``P`` (NaN where missing), and the arm."""
         parts = ids if isinstance(ids, IdParts) else parse_ids(ids)[0]
         m = len(parts.key)
         if m == 0 or self.capacity == 0:
@@ -65,11 +72,13 @@ class PendingDecisions:
             cut = slice(m - self.capacity, m)
             parts = IdParts(parts.ms[cut], parts.key[cut], parts.tail[cut])
             X, E, arm = X[cut], E[cut], arm[cut]
+            P = None if P is None else P[cut]
             m = self.capacity
         slots = (self.next + np.arange(m)) % self.capacity
         self.X[slots] = X
         self.E[slots] = E
         self.arm[slots] = arm
+        self.P[slots] = np.nan if P is None else P
         self.ms[slots] = parts.ms
         self.key[slots] = parts.key
         self.tail[slots] = parts.tail
@@ -143,4 +152,5 @@ class PendingDecisions:
             "pending_X": self.X[s],
             "pending_E": self.E[s],
             "pending_arm": self.arm[s],
+            "pending_P": self.P[s],
         }

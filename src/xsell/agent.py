@@ -15,6 +15,7 @@ import pandas as pd
 from xsell._pending import PendingDecisions
 from xsell._rng import hash_keys, keyed_uniform, mix64
 from xsell._time import Clock, as_utc, system_clock
+from xsell.arms import Arms
 from xsell.catalog.product import Catalog, Mode
 from xsell.decision_ids import IdParts, make_ids
 from xsell.decisions import decision_frame, top_drivers_of
@@ -23,7 +24,7 @@ from xsell.explain import render_explanations
 from xsell.features.featurizer import Design, Featurizer, check_customers
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
-from xsell.guardrails.rules import GuardrailResult, evaluate_guardrails
+from xsell.guardrails.rules import GuardrailResult, consent_flags, evaluate_guardrails
 from xsell.models.base import Prediction
 from xsell.models.bayes_logistic import BayesianLogisticRegression
 from xsell.models.factory import UNCERTAIN_KINDS, add_product, build_model, check_kind
@@ -71,6 +72,11 @@ class Agent:
         records contacts at delivery instead and switches this off).
     pending_capacity
         How many recent decisions' inputs are kept for learning by decision id.
+    choose_channel
+        Choose the channel as well as the product: every (product, channel) pair the
+        catalog allows is an action with its own model arm, the customer's consent per
+        channel is a guardrail and each channel's cost per contact is charged. Off: each
+        product goes through its default channel for the mode.
     half_life
         Forgetting, in days of event time (the ``at`` of :meth:`update`): evidence that
         old counts half as much, fading toward the prior. ``None`` (default) never forgets.
@@ -104,6 +110,7 @@ class Agent:
         record_contacts: bool = True,
         pending_capacity: int = 100_000,
         half_life: float | None = None,
+        choose_channel: bool = False,
     ) -> None:
         if not isinstance(catalog, Catalog):
             raise InputError(f"`catalog` must be a Catalog, got {type(catalog).__name__}")
@@ -144,6 +151,7 @@ class Agent:
         self.model_version = 0
         self.n_learned = 0
         self.featurizer = Featurizer(spec, catalog.product_ids)
+        self.arms = Arms.for_catalog(catalog, choose_channel=bool(choose_channel))
 
     # -- set-up ---------------------------------------------------------------------------
     @property
@@ -173,6 +181,7 @@ class Agent:
             catalog=self.catalog,
             prior=self.prior,
             params=self.model_params,
+            arm_products=self.arms.product_ids(self.catalog),
         )
         om, osd = self.prior.opt_out_prior(f, len(self.catalog.products))
         self.opt_out_model = BayesianLogisticRegression(om, osd, n_shared=f.n_features)
@@ -203,20 +212,24 @@ class Agent:
             version=catalog.version,
             products=tuple(merged),
             contact_policy=catalog.contact_policy,
+            contact_costs=catalog.contact_costs,
         )
+        before = self.arms.n
+        self.arms = self.arms.extend(new, [p.id for p in added])
         if self.is_fitted:
             for p in added:
                 self.featurizer.add_product(p.id, reference)
+                om, osd = self.prior.opt_out_prior(self.featurizer, 1)
+                self.opt_out_model.add_arm(om[0], osd[0])
+            for pid in self.arms.product_ids(new)[before:]:  # one arm per product or per channel
                 add_product(
                     self.model,
                     self.model_kind,
                     featurizer=self.featurizer,
                     catalog=new,
                     prior=self.prior,
-                    product_id=p.id,
+                    product_id=pid,
                 )
-                om, osd = self.prior.opt_out_prior(self.featurizer, 1)
-                self.opt_out_model.add_arm(om[0], osd[0])
         else:
             self.featurizer = Featurizer(self.spec, new.product_ids)
         self.catalog = new
@@ -239,20 +252,33 @@ class Agent:
         return self.policy.version
 
     # -- deciding ---------------------------------------------------------------------------
-    def _action_values(self, design: Design, eligible: np.ndarray) -> ActionValues:
-        pred = self.model.predict(design, with_uncertainty=self.policy.uses_uncertainty)
-        cost = np.array([p.opt_out_cost for p in self.catalog.products])
+    def _arm_design(self, design: Design) -> Design:
+        """The model's view of a product design: one column per arm."""
+        if not self.arms.by_channel:
+            return design
+        k = self.arms.product
+        return Design(design.X, design.E[:, k, :], design.propensity[:, k])
+
+    def _action_values(
+        self, design: Design, arm_design: Design, eligible: np.ndarray, mode: Mode
+    ) -> ActionValues:
+        """Value of every arm: p(conversion)·value − p(opt-out)·cost − the channel's contact cost."""
+        k = self.arms.product
+        pred = self.model.predict(arm_design, with_uncertainty=self.policy.uses_uncertainty)
+        contact = np.array(
+            [self.catalog.contact_cost(c) for c in self.arms.channels(self.catalog, mode)]
+        )
+        penalty = np.broadcast_to(contact, pred.loc.shape).copy()
         if self.learn_opt_out:
-            opt = self.opt_out_model.predict(self._opt_out_design(design), with_uncertainty=False)
-            penalty = opt.probability() * cost
-        else:
-            penalty = np.zeros_like(pred.loc)
-        value = np.array([p.value.amount for p in self.catalog.products])
+            cost = np.array([p.opt_out_cost for p in self.catalog.products])
+            opt = self.opt_out_model.predict(self._opt_out_design(design.X), with_uncertainty=False)
+            penalty += (opt.probability() * cost)[:, k]
+        value = np.array([p.value.amount for p in self.catalog.products])[k]
         return ActionValues(pred, value, penalty, eligible)
 
-    @staticmethod
-    def _opt_out_design(design: Design) -> Design:
-        return Design(design.X, design.E[:, :, :0], design.propensity)
+    def _opt_out_design(self, X: np.ndarray) -> Design:
+        K = len(self.catalog.products)
+        return Design(X, np.zeros((len(X), K, 0)), np.full((len(X), K), np.nan))
 
     def act(
         self,
@@ -306,15 +332,29 @@ class Agent:
         if not self.is_fitted:
             self.fit_features(customers)
         design = self.featurizer.transform(customers)
+        by_channel = self.arms.by_channel
         guard = evaluate_guardrails(
-            customers, self.catalog, self.spec, at=ts, mode=mode, history=self.history
+            customers,
+            self.catalog,
+            self.spec,
+            at=ts,
+            mode=mode,
+            history=self.history,
+            check_consent=not by_channel,
         )
-        values = self._action_values(design, guard.eligible)
+        arm_eligible = guard.eligible[:, self.arms.product]
+        if by_channel:
+            channels = self.arms.channels(self.catalog, mode)
+            consent = consent_flags(customers, self.spec, channels)
+            arm_eligible &= np.column_stack([consent[c] for c in channels])
+            guard = guard.with_unreachable(self.arms.product, arm_eligible)
+        arm_design = self._arm_design(design)
+        values = self._action_values(design, arm_design, arm_eligible, mode)
         ids = _as_str_array(customers[self.spec.customer_id])
         keys = hash_keys(ids, ts.value, placement)
         frames = []
         rows = np.arange(len(ids))
-        eligible = guard.eligible
+        eligible = arm_eligible
         slot_values = values
         action = np.zeros(len(ids), dtype=np.int64)
         keep = np.ones(len(ids), dtype=bool)
@@ -322,7 +362,9 @@ class Agent:
             if rank > 1:
                 # what is left: earlier slots are taken, the contact limit may cut the list
                 rows, eligible = rows[keep], eligible[keep].copy()
-                eligible[np.arange(len(rows)), action[keep] - 1] = False
+                # a product appears once per list, whichever channel it went through
+                taken = self.arms.product[action[keep] - 1]
+                eligible &= self.arms.product[None, :] != taken[:, None]
                 eligible &= (guard.contacts_left[rows] >= rank)[:, None]
                 live = eligible.any(axis=1)
                 rows, eligible = rows[live], eligible[live]
@@ -350,7 +392,7 @@ class Agent:
                 mode,
                 placement,
                 rank,
-                design.rows(rows) if rank > 1 else design,
+                arm_design.rows(rows) if rank > 1 else arm_design,
                 choice,
                 guard,
                 rows,
@@ -389,6 +431,7 @@ class Agent:
             mode,
             placement,
             self.catalog,
+            self.arms,
             self.model_version,
             self.policy_version,
             choice,
@@ -405,6 +448,7 @@ class Agent:
                 design.X[offered],
                 design.E[offered, arm, :],
                 arm,
+                design.propensity[offered, arm],
             )
             if self.history is not None and self.record_contacts:
                 self.history.record(
@@ -466,16 +510,22 @@ class Agent:
                 raise SchemaError(
                     f"`outcomes` rows need the customer id column {self.spec.customer_id!r}"
                 )
+            arm = self._replay_arms(col, sub)
             design = self.featurizer.transform(sub, what="outcomes")
-            X, E, arm = design.X, design.E[np.arange(len(keep)), col, :], col
+            m = np.arange(len(keep))
+            X, E, P = design.X, design.E[m, col, :], design.propensity[m, col]
         else:
             ids = batch.decision_ids or []
             slots = self.pending.lookup(ids if len(keep) == len(ids) else [ids[i] for i in keep])
-            X, E, arm = self.pending.X[slots], self.pending.E[slots], self.pending.arm[slots]
-        K = len(self.catalog.products)
-        Efull = np.zeros((len(keep), K, E.shape[1]))
-        Efull[np.arange(len(keep)), arm, :] = E
-        design = Design(X, Efull, np.full((len(keep), K), np.nan))
+            X, E, P = self.pending.X[slots], self.pending.E[slots], self.pending.P[slots]
+            arm = self.pending.arm[slots]
+        # the model's view: each row's own arm holds its inputs
+        A, m = self.arms.n, np.arange(len(keep))
+        Efull = np.zeros((len(keep), A, E.shape[1]))
+        Efull[m, arm, :] = E
+        Pfull = np.full((len(keep), A), np.nan)
+        Pfull[m, arm] = P
+        design = Design(X, Efull, Pfull)
         self._forget_until(ts)
         if len(keep):
             self.model.partial_fit(design, arm, conv[keep])
@@ -486,7 +536,7 @@ class Agent:
             n_opt = len(known)
             if n_opt:
                 self.opt_out_model.partial_fit(
-                    self._opt_out_design(design.rows(known)), arm[known], opt_kept[known]
+                    self._opt_out_design(X[known]), self.arms.product[arm[known]], opt_kept[known]
                 )
         if slots is not None:
             self.pending.forget(slots)
@@ -500,6 +550,27 @@ class Agent:
             skipped_no_offer=int(none.sum()),
             model_version=self.model_version,
         )
+
+    def _replay_arms(self, product: np.ndarray, rows: pd.DataFrame) -> np.ndarray:
+        """Arms of replayed rows: their product, and with channel choice their channel too."""
+        if not self.arms.by_channel:
+            return product
+        if "channel" not in rows.columns:
+            raise SchemaError(
+                "`outcomes` rows need a 'channel' column when the agent chooses channels"
+            )
+        pairs = pd.MultiIndex.from_arrays(
+            [self.arms.product, np.asarray(self.arms.channel, dtype=object)]
+        )
+        arm = pairs.get_indexer(
+            pd.MultiIndex.from_arrays([product, rows["channel"].astype(object).to_numpy()])
+        )
+        if (arm < 0).any():
+            bad = rows["channel"].to_numpy()[arm < 0][0]
+            raise InputError(
+                f"`outcomes` column 'channel' has {bad!r}, not a channel of that product"
+            )
+        return np.asarray(arm)
 
     def _forget_until(self, ts: pd.Timestamp) -> None:
         """Fade the evidence toward the prior for the event time elapsed since the last update."""

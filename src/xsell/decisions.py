@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from xsell.arms import Arms
 from xsell.catalog.product import Catalog, Mode
 from xsell.explain import N_DRIVERS, top_drivers
 from xsell.features.featurizer import Design
@@ -33,6 +34,7 @@ def decision_frame(
     mode: Mode,
     placement: str,
     catalog: Catalog,
+    arms: Arms,
     model_version: int,
     policy_version: str,
     choice: Choice,
@@ -42,13 +44,15 @@ def decision_frame(
 ) -> pd.DataFrame:
     """Assemble the decision rows (see :meth:`xsell.Agent.act` for the columns).
 
-    ``reason`` holds the guardrail verdict of these rows, shape (n, K), as codes into
-    ``labels``; ``drivers`` the top features (ids, effects, values) of each chosen product.
+    Actions are 0 (no offer) and the ``arms`` (products, or product-channel pairs);
+    ``reason`` holds the product-level guardrail verdict of these rows, shape (n, K), as
+    codes into ``labels``; ``drivers`` the top features of each chosen arm.
     """
     n = len(id_strings)
     pids = list(catalog.product_ids)
     action = choice.action
-    channels = [p.channels[mode] for p in catalog.products]
+    product_code = np.asarray([-1, *arms.product], dtype=np.int64)
+    channels = arms.channels(catalog, mode)
     levels = list(dict.fromkeys(channels))
     channel_code = np.asarray([-1, *[levels.index(c) for c in channels]], dtype=np.int64)
     one = np.zeros(n, dtype=np.int8)
@@ -58,7 +62,7 @@ def decision_frame(
         "at": pd.DatetimeIndex(np.full(n, ts.value)).tz_localize("UTC"),
         "mode": _categorical(one, [mode]),
         "placement": _categorical(one, [placement]),
-        "product": _categorical(action - 1, pids),
+        "product": _categorical(product_code[action], pids),
         "channel": _categorical(channel_code[action], levels),
         "probability": choice.probability,
         "expected_value": choice.expected_value[np.arange(n), action],
@@ -67,8 +71,8 @@ def decision_frame(
         "policy_version": _categorical(one, [policy_version]),
         "p_none": choice.probabilities[:, 0],
     }
-    for k, pid in enumerate(pids):
-        cols[f"p_{pid}"] = choice.probabilities[:, k + 1]
+    for a, label in enumerate(arms.labels(catalog)):
+        cols[f"p_{label}"] = choice.probabilities[:, a + 1]
     for k, pid in enumerate(pids):
         cols[f"blocked_{pid}"] = _categorical(reason[:, k], labels)
     drv_id, drv_eff, drv_val = drivers
@@ -82,7 +86,7 @@ def decision_frame(
 def top_drivers_of(
     model: Any, kind: str, design: Design, action: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-feature contributions to each chosen product's score, the top ones kept.
+    """Per-feature contributions to each chosen arm's score, the top ones kept.
 
     Features are the shared inputs (intercept excluded) and, last, the propensity score;
     logistic models weigh the propensity logit, the linear one the propensity itself, and

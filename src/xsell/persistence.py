@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from xsell.arms import Arms
 from xsell.catalog.loader import catalog_from_dict
 from xsell.decision_ids import IdParts
 from xsell.errors import PersistenceError, XsellError
@@ -58,6 +59,7 @@ def save_agent(agent: Agent, path: str | os.PathLike[str]) -> None:
         "prior": agent.prior.to_dict(),
         "learn_opt_out": agent.learn_opt_out,
         "model_kind": agent.model_kind,
+        "arms": agent.arms.to_list(),
         "model_params": agent.model_params,
         "seed": agent.seed,
         "record_contacts": agent.record_contacts,
@@ -155,9 +157,12 @@ def load_agent(
             record_contacts=bool(manifest["record_contacts"]),
             pending_capacity=int(manifest["pending_capacity"]),
             half_life=manifest.get("half_life"),
+            choose_channel=any(c is not None for _, c in manifest.get("arms", [])),
         )
         agent.model_version = int(manifest["model_version"])
         agent.n_learned = int(manifest["n_learned"])
+        if "arms" in manifest:
+            agent.arms = Arms.from_list(manifest["arms"])
         if manifest.get("last_update_at"):
             agent.last_update_at = pd.Timestamp(manifest["last_update_at"])
         if manifest["fitted"]:
@@ -174,7 +179,9 @@ def load_agent(
             )
             pend = sub("pending")
             parts = IdParts(pend["pending_ms"], pend["pending_key"], pend["pending_tail"])
-            agent.pending.add(parts, pend["pending_X"], pend["pending_E"], pend["pending_arm"])
+            agent.pending.add(
+                parts, pend["pending_X"], pend["pending_E"], pend["pending_arm"], pend["pending_P"]
+            )
     except PersistenceError:
         raise
     except (XsellError, KeyError, TypeError, ValueError) as exc:

@@ -166,3 +166,28 @@ def test_policies_that_need_uncertainty_refuse_a_model_without_it() -> None:
         )
     with pytest.raises(xsell.InputError, match="`model` must be one of"):
         xsell.Agent(xsell.Catalog.sample(), xsell.sample_feature_spec(), model="neural_net")
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("choose_channel", [False, True])
+def test_learning_by_id_equals_learning_by_replay(model, choose_channel, data) -> None:
+    """The inputs remembered for a decision are the ones the model decided with."""
+    kwargs = {
+        "model": model,
+        "policy": xsell.EpsilonGreedy(epsilon=0.5),
+        "seed": 2,
+        "choose_channel": choose_channel,
+    }
+    by_id = xsell.Agent(xsell.Catalog.sample(), xsell.sample_feature_spec(), **kwargs)
+    out = by_id.act(data, at=AT)
+    y = xsell.SampleBank(seed=21).respond(data, out["product"].tolist(), AT)
+    by_id.update(out.assign(conversion=y), at=AT)
+    replay = xsell.Agent(xsell.Catalog.sample(), xsell.sample_feature_spec(), **kwargs)
+    replay.fit_features(data)
+    rows = data.assign(
+        product=out["product"].astype(object), channel=out["channel"].astype(object), conversion=y
+    )
+    replay.update(rows, at=AT)
+    np.testing.assert_allclose(
+        replay.model.coefficients()[0], by_id.model.coefficients()[0], rtol=1e-9, atol=1e-12
+    )

@@ -95,6 +95,7 @@ class Product(_Frozen):
     value: Money
     opt_out_cost: float = Field(default=0.0, ge=0)
     channels: dict[Mode, str]
+    channel_options: tuple[str, ...] = ()
     eligibility: tuple[Rule, ...] = ()
     suitability: tuple[Rule, ...] = ()
     cool_off_days: float = Field(default=0.0, ge=0)
@@ -123,6 +124,14 @@ class Product(_Frozen):
         return v
 
     @property
+    def channel_choices(self) -> tuple[str, ...]:
+        """Channels the product may go through when the agent chooses the channel.
+
+        ``channel_options`` if given, else the default channels of both modes.
+        """
+        return self.channel_options or tuple(dict.fromkeys(self.channels.values()))
+
+    @property
     def owned_col(self) -> str:
         """The boolean customer column saying the customer already owns this product."""
         return self.owned_column or f"owns_{self.id}"
@@ -145,6 +154,19 @@ class Catalog(_Frozen):
     version: str = "1"
     products: tuple[Product, ...] = Field(min_length=1)
     contact_policy: ContactPolicy = Field(default_factory=ContactPolicy)
+    contact_costs: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("contact_costs")
+    @classmethod
+    def _costs_not_negative(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {ch: c for ch, c in v.items() if not c >= 0}
+        if bad:
+            raise ValueError(f"a cost per contact must be >= 0, got {bad}")
+        return v
+
+    def contact_cost(self, channel: str) -> float:
+        """Cost of one contact through ``channel`` (0 when the catalog names none)."""
+        return float(self.contact_costs.get(channel, 0.0))
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Catalog:

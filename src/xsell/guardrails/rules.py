@@ -8,6 +8,7 @@ cool-off, the product's frequency cap, the catalog-wide contact limit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from xsell.errors import SchemaError
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
 
-__all__ = ["GuardrailResult", "evaluate_guardrails", "reason_labels"]
+__all__ = ["NO_CHANNEL", "GuardrailResult", "consent_flags", "evaluate_guardrails", "reason_labels"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,39 @@ class GuardrailResult:
     labels: tuple[str, ...]
     contacts_left: np.ndarray
 
+    def with_unreachable(
+        self, arm_product: np.ndarray, arm_eligible: np.ndarray
+    ) -> GuardrailResult:
+        """Mark products allowed in themselves but through no allowed channel (channel choice)."""
+        reachable = np.zeros_like(self.eligible)
+        rows = np.repeat(np.arange(len(arm_eligible)), arm_eligible.shape[1])
+        np.logical_or.at(
+            reachable, (rows, np.tile(arm_product, len(arm_eligible))), arm_eligible.ravel()
+        )
+        reason = self.reason.copy()
+        reason[self.eligible & ~reachable] = self.labels.index(NO_CHANNEL)
+        return GuardrailResult(reason == 0, reason, self.labels, self.contacts_left)
+
+
+#: why a product is blocked when the agent chooses channels and none is consented
+NO_CHANNEL = "no consent for any of its channels"
+
+
+def consent_flags(
+    customers: pd.DataFrame, spec: FeatureSpec, channels: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """Per channel, whether each customer may be contacted through it (all true if consent
+    checks are off)."""
+    out = {}
+    for ch in dict.fromkeys(channels):
+        col = spec.consent_column(ch)
+        out[ch] = (
+            np.ones(len(customers), dtype=bool)
+            if col is None
+            else _flag(customers, col, f"consent to be contacted by {ch}")
+        )
+    return out
+
 
 def reason_labels(catalog: Catalog) -> tuple[str, ...]:
     """All reason texts a catalog can produce, in a fixed order (index 0 = eligible)."""
@@ -55,7 +89,7 @@ def reason_labels(catalog: Catalog) -> tuple[str, ...]:
             labels.append(f"not suitable: {r.describe()}")
     channels = sorted({ch for p in catalog.products for ch in p.channels.values()})
     labels += [f"no consent for {ch}" for ch in channels]
-    labels += ["cool-off period", "frequency cap", "contact limit"]
+    labels += [NO_CHANNEL, "cool-off period", "frequency cap", "contact limit"]
     return tuple(dict.fromkeys(labels))
 
 
@@ -119,10 +153,13 @@ def evaluate_guardrails(
     at: datetime,
     mode: Mode = "realtime",
     history: ContactHistory | None = None,
+    check_consent: bool = True,
 ) -> GuardrailResult:
     """Evaluate every guardrail for every (customer, product).
 
     A missing value never passes a rule; "already owned" and consent columns must exist.
+    With ``check_consent=False`` the product's default channel is not checked (the agent
+    then checks the consent of every channel it may choose, with :func:`consent_flags`).
     """
     n, K = len(customers), len(catalog.products)
     labels = reason_labels(catalog)
@@ -147,7 +184,7 @@ def evaluate_guardrails(
             block(k, ~_rule_passes(customers, r, p), f"not eligible: {r.describe()}")
         for r in p.suitability:
             block(k, ~_rule_passes(customers, r, p), f"not suitable: {r.describe()}")
-        consent_col = spec.consent_column(p.channels[mode])
+        consent_col = spec.consent_column(p.channels[mode]) if check_consent else None
         if consent_col is not None:
             why = f"consent to be contacted by {p.channels[mode]}"
             block(k, ~_flag(customers, consent_col, why), f"no consent for {p.channels[mode]}")

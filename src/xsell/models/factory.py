@@ -68,10 +68,16 @@ def build_model(
     catalog: Catalog,
     prior: WarmStartPrior,
     params: dict[str, Any] | None = None,
+    arm_products: list[str] | None = None,
 ) -> RewardModel:
-    """A conversion model of the named kind, warm-started from the bank's propensities."""
+    """A conversion model of the named kind, warm-started from the bank's propensities.
+
+    ``arm_products`` names the product of every arm (default: one arm per product); arms
+    of one product (its channels) share that product's prior.
+    """
     check_kind(kind)
-    p = _priors(kind, featurizer, catalog, prior, list(catalog.product_ids))
+    ids = list(catalog.product_ids) if arm_products is None else arm_products
+    p = _priors(kind, featurizer, catalog, prior, ids)
     params = dict(params or {})
     try:
         if kind == "beta_bernoulli":
