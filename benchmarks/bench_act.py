@@ -1,6 +1,7 @@
-"""Throughput of ``Agent.act``: customers decided per second, per policy, and the machine's limit.
+"""Throughput of ``Agent.act``: customers decided per second, per model and policy, and the limit.
 
-For each policy (greedy, epsilon-greedy, Thompson sampling) the benchmark
+For each allowed combination of reward model (``bayes_logistic``, ``ridge``, ``sgd``,
+``beta_bernoulli``) and policy (greedy, epsilon-greedy, Thompson sampling, UCB) the benchmark
 
 1. builds an agent and warms it up with one ``act`` call on all customers (this also fits
    the features);
@@ -9,6 +10,12 @@ For each policy (greedy, epsilon-greedy, Thompson sampling) the benchmark
 3. teaches the agent ``--trained-outcomes`` outcomes of its last decisions (conversions
    drawn from the sample bank's true response, in batches of 1,000) and times ``act``
    again: posteriors narrow with learning, which changes Thompson sampling's work.
+
+Thompson sampling and UCB need a model that reports its uncertainty; the agent refuses them
+with ``sgd`` (``InputError``), and the benchmark records those combinations as skipped. The
+targets (epsilon-greedy and Thompson sampling) apply to the default model,
+``bayes_logistic``, which is timed ``--repeats`` times per measurement; the other models are
+reported without a target, ``--other-repeats`` times each.
 
 Every timed call returns the full decision table: decision ids, the exact probability of
 every action (``p_none``, ``p_<product>``), blocked reasons and the top explanation
@@ -25,6 +32,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_act.py                       # full run
     .venv/bin/python benchmarks/bench_act.py --customers 10000 --repeats 2 --output act_quick
+    .venv/bin/python benchmarks/bench_act.py --models ridge --policies ucb thompson \
+        --output act_ridge
 """
 
 from __future__ import annotations
@@ -50,13 +59,20 @@ from _common import (
     write_result,
 )
 
-#: targets of the acceptance criteria, customers per second (median of the repeats)
+#: the model the targets apply to (the agent's default)
+DEFAULT_MODEL = "bayes_logistic"
+
+#: reward models, by the name ``Agent(model=...)`` takes
+MODELS = ("bayes_logistic", "ridge", "sgd", "beta_bernoulli")
+
+#: targets of the acceptance criteria for DEFAULT_MODEL, customers per second (median)
 TARGETS: dict[str, float] = {"epsilon_greedy": 250_000.0, "thompson": 100_000.0}
 
 POLICIES: dict[str, Callable[[], xsell.Policy]] = {
     "greedy": xsell.Greedy,
     "epsilon_greedy": xsell.EpsilonGreedy,
     "thompson": xsell.ThompsonSampling,
+    "ucb": xsell.UCB,
 }
 
 UPDATE_BATCH = 1_000
@@ -65,13 +81,31 @@ UPDATE_BATCH = 1_000
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--customers", type=int, default=100_000, help="customers per act call")
-    p.add_argument("--repeats", type=int, default=5, help="timed act calls per measurement")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=5,
+        help=f"timed act calls per measurement of the default model ({DEFAULT_MODEL})",
+    )
+    p.add_argument(
+        "--other-repeats",
+        type=int,
+        default=None,
+        help="timed act calls per measurement of the other models (default: 3, at most --repeats)",
+    )
+    p.add_argument(
+        "--models",
+        nargs="+",
+        choices=MODELS,
+        default=list(MODELS),
+        help="reward models to measure",
+    )
     p.add_argument(
         "--policies",
         nargs="+",
-        choices=sorted(POLICIES),
+        choices=list(POLICIES),
         default=list(POLICIES),
-        help="policies to measure",
+        help="policies to measure (with every model that allows them)",
     )
     p.add_argument(
         "--trained-outcomes",
@@ -87,7 +121,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--seed", type=int, default=1, help="seed of customers, agent and outcomes")
     p.add_argument("--output", default="act", help="results file name (without .json)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.other_repeats is None:
+        args.other_repeats = min(3, args.repeats)
+    if args.repeats < 1 or args.other_repeats < 1:
+        p.error("--repeats and --other-repeats must be >= 1")
+    # measure in the order of MODELS and POLICIES, whatever order they were given in
+    args.models = [m for m in MODELS if m in args.models]
+    args.policies = [q for q in POLICIES if q in args.policies]
+    return args
 
 
 def check_decisions(decisions: pd.DataFrame, agent: xsell.Agent, n: int) -> None:
@@ -186,6 +228,7 @@ def machine_limit(agent: xsell.Agent, customers: pd.DataFrame, repeats: int) -> 
 
 
 def measure(
+    model: str,
     name: str,
     state: str,
     seconds: list[float],
@@ -199,7 +242,9 @@ def measure(
     t_transform = limit["transform_seconds"]["median"]
     t_pass = limit["x_e_pass_seconds"]["median"]
     row: dict[str, Any] = {
+        "model": model,
         "policy": name,
+        "policy_version": agent.policy_version,
         "state": state,
         "n_learned": agent.n_learned,
         "customers": n,
@@ -213,7 +258,7 @@ def measure(
         "offered_share": round(float(offered.mean()), 4),
         "mean_probability_of_choice": round(float(decisions["probability"].mean()), 4),
     }
-    target = TARGETS.get(name)
+    target = TARGETS.get(name) if model == DEFAULT_MODEL else None
     if target is not None:
         row["target_customers_per_s"] = target
         row["pass"] = bool(row["customers_per_s_median"] >= target)
@@ -231,49 +276,74 @@ def explain_timing(agent: xsell.Agent, decisions: pd.DataFrame, rows: int) -> di
     }
 
 
+def make_agent(
+    catalog: xsell.Catalog, spec: xsell.FeatureSpec, model: str, policy: str, seed: int
+) -> xsell.Agent | str:
+    """A fresh agent (default ``pending_capacity``), or why the agent refuses the pair."""
+    try:
+        return xsell.Agent(catalog, spec, model=model, policy=POLICIES[policy](), seed=seed)
+    except xsell.InputError as exc:
+        return str(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
     customers = xsell.make_customers(args.customers, seed=args.seed)
     catalog, spec = xsell.Catalog.sample(), xsell.sample_feature_spec()
     print(
-        f"act benchmark: {len(customers):,} customers x {len(catalog.products)} products, "
-        f"{args.repeats} repeats",
+        f"act benchmark: {len(customers):,} customers x {len(catalog.products)} products; "
+        f"models {', '.join(args.models)}; policies {', '.join(args.policies)}; "
+        f"{args.repeats} repeats ({DEFAULT_MODEL}), {args.other_repeats} (others)",
         flush=True,
     )
     results: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
     limit: dict[str, Any] = {}
     explain: dict[str, Any] | None = None
     clock = 0  # seconds after BASE_TIME of the next decision time
     pending_capacity = 0
-    for name in args.policies:
-        agent = xsell.Agent(catalog, spec, policy=POLICIES[name](), seed=args.seed)
-        pending_capacity = agent.pending_capacity  # the default: act at steady state
-        at = decision_times(clock, 1)[0]
-        clock += 1
-        t0 = time.perf_counter()
-        agent.act(customers, at=at)  # warm-up; fits the features
-        warm = time.perf_counter() - t0
-        if not limit:
-            limit = machine_limit(agent, customers, args.repeats)
-            limit["first_act_seconds_incl_fit"] = warm
-        times = decision_times(clock, args.repeats)
-        clock += args.repeats
-        seconds, decisions, at = time_act(agent, customers, times)
-        results.append(measure(name, "untrained", seconds, decisions, agent, limit))
-        report(results[-1])
-        if explain is None and args.explain_rows > 0:
-            explain = explain_timing(agent, decisions, args.explain_rows)
-        if args.trained_outcomes > 0:
-            training = train(agent, customers, decisions, at, args.trained_outcomes, args.seed)
-            times = decision_times(clock, args.repeats)
-            clock += args.repeats
-            seconds, decisions, _ = time_act(agent, customers, times)
-            results.append(measure(name, "trained", seconds, decisions, agent, limit))
-            results[-1]["training"] = training
+    t_start = time.perf_counter()
+    for model in args.models:
+        repeats = args.repeats if model == DEFAULT_MODEL else args.other_repeats
+        for name in args.policies:
+            agent = make_agent(catalog, spec, model, name, args.seed)
+            if isinstance(agent, str):
+                skipped.append({"model": model, "policy": name, "reason": agent})
+                print(f"  {model:<14} {name:<14} skipped: {agent}", flush=True)
+                continue
+            pending_capacity = agent.pending_capacity  # the default: act at steady state
+            at = decision_times(clock, 1)[0]
+            clock += 1
+            t0 = time.perf_counter()
+            agent.act(customers, at=at)  # warm-up; fits the features
+            warm = time.perf_counter() - t0
+            if not limit:
+                limit = machine_limit(agent, customers, args.repeats)
+                limit["first_act_seconds_incl_fit"] = warm
+            times = decision_times(clock, repeats)
+            clock += repeats
+            seconds, decisions, at = time_act(agent, customers, times)
+            results.append(measure(model, name, "untrained", seconds, decisions, agent, limit))
             report(results[-1])
+            if explain is None and args.explain_rows > 0:
+                explain = explain_timing(agent, decisions, args.explain_rows)
+                explain["model"], explain["policy"] = model, name
+            if args.trained_outcomes > 0:
+                training = train(agent, customers, decisions, at, args.trained_outcomes, args.seed)
+                times = decision_times(clock, repeats)
+                clock += repeats
+                seconds, decisions, _ = time_act(agent, customers, times)
+                results.append(measure(model, name, "trained", seconds, decisions, agent, limit))
+                results[-1]["training"] = training
+                report(results[-1])
+    elapsed = time.perf_counter() - t_start
+    if not results:
+        print("nothing measured: every requested combination was refused", file=sys.stderr)
+        return 1
     targets = [
         {
+            "model": r["model"],
             "policy": r["policy"],
             "state": r["state"],
             "target_customers_per_s": r["target_customers_per_s"],
@@ -290,7 +360,11 @@ def main(argv: list[str] | None = None) -> int:
         "config": {
             "customers": len(customers),
             "products": len(catalog.products),
+            "default_model": DEFAULT_MODEL,
+            "models": args.models,
+            "policies": args.policies,
             "repeats": args.repeats,
+            "other_repeats": args.other_repeats,
             "seed": args.seed,
             "pending_capacity": pending_capacity,
             "trained_outcomes": args.trained_outcomes,
@@ -299,9 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         },
         "machine_limit": limit,
         "results": results,
+        "skipped": skipped,
         "targets": targets,
         "all_targets_pass": all(t["pass"] for t in targets),
         "explain": explain,
+        "wall_seconds": round(elapsed, 1),
     }
     path = write_result(args.output, payload)
     print(
@@ -311,18 +387,20 @@ def main(argv: list[str] | None = None) -> int:
     for t in targets:
         verdict = "PASS" if t["pass"] else "FAIL"
         print(
-            f"{verdict} {t['policy']} ({t['state']}): {t['customers_per_s_median']:,} "
-            f"customers/s (target {t['target_customers_per_s']:,.0f})"
+            f"{verdict} {t['model']} {t['policy']} ({t['state']}): "
+            f"{t['customers_per_s_median']:,} customers/s "
+            f"(target {t['target_customers_per_s']:,.0f})"
         )
-    print(f"wrote {path}")
+    print(f"measured {len(results)} rows in {elapsed:.0f} s; wrote {path}")
     return 0
 
 
 def report(row: dict[str, Any]) -> None:
     s = row["seconds"]
     print(
-        f"  {row['policy']:<15} {row['state']:<9} median {s['median'] * 1e3:7.1f} ms "
-        f"(best {s['min'] * 1e3:7.1f}): {row['customers_per_s_median']:>9,} customers/s, "
+        f"  {row['model']:<14} {row['policy']:<14} {row['state']:<9} "
+        f"median {s['median'] * 1e3:7.1f} ms (best {s['min'] * 1e3:7.1f}): "
+        f"{row['customers_per_s_median']:>9,} customers/s, "
         f"{row['x_transform']:.1f}x transform, {row['x_matrix_pass']:.0f}x one matrix pass",
         flush=True,
     )
