@@ -15,9 +15,14 @@ For each, the top ``--top`` functions by own time and by cumulative time are wri
 ``benchmarks/results/profile_<what>[_<--tag>].txt``. cProfile adds overhead per Python call, so
 the absolute times are inflated; compare the shares.
 
+``--model`` profiles another reward model (default ``bayes_logistic``); its files get the
+model's name as the tag unless ``--tag`` is given. A model without uncertainty (``sgd``)
+cannot run Thompson sampling: its ``act`` is profiled with epsilon-greedy, once.
+
 Usage::
 
     .venv/bin/python benchmarks/profile_hotspots.py
+    .venv/bin/python benchmarks/profile_hotspots.py --model sgd   # → profile_*_sgd.txt
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ import xsell
 import xsell.policies.thompson as thompson
 from _common import RESULTS_DIR, decision_times
 
+#: the agent's default model; its profiles are written without a tag
+DEFAULT_MODEL = "bayes_logistic"
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -47,8 +55,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--single-calls", type=int, default=200, help="single-outcome updates")
     p.add_argument("--top", type=int, default=10, help="functions listed per ranking")
     p.add_argument("--seed", type=int, default=1, help="seed of customers and agent")
-    p.add_argument("--tag", default="", help="suffix of the report file names")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        choices=("bayes_logistic", "ridge", "sgd", "beta_bernoulli"),
+        help="reward model to profile",
+    )
+    p.add_argument(
+        "--tag", default=None, help="suffix of the report file names (default: the model's name)"
+    )
+    args = p.parse_args(argv)
+    if args.tag is None:
+        args.tag = "" if args.model == DEFAULT_MODEL else args.model
+    return args
 
 
 def profile(fn: Callable[[], Any]) -> tuple[pstats.Stats, float]:
@@ -84,29 +103,47 @@ def write(name: str, text: str, tag: str = "") -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     customers = xsell.make_customers(args.customers, seed=args.seed)
-    agent = xsell.Agent(
-        xsell.Catalog.sample(),
-        xsell.sample_feature_spec(),
-        policy=xsell.ThompsonSampling(),
-        seed=args.seed,
-        pending_capacity=4 * args.customers,
-    )
+    catalog, spec = xsell.Catalog.sample(), xsell.sample_feature_spec()
+    policy: xsell.Policy = xsell.ThompsonSampling()
+    try:
+        agent = xsell.Agent(
+            catalog,
+            spec,
+            model=args.model,
+            policy=policy,
+            seed=args.seed,
+            pending_capacity=4 * args.customers,
+        )
+    except xsell.InputError:  # the model reports no uncertainty
+        policy = xsell.EpsilonGreedy()
+        agent = xsell.Agent(
+            catalog,
+            spec,
+            model=args.model,
+            policy=policy,
+            seed=args.seed,
+            pending_capacity=4 * args.customers,
+        )
     times = iter(decision_times(0, 10))
     agent.act(customers, at=next(times))  # warm-up, fits the features
 
     stats, total = profile(lambda: agent.act(customers, at=next(times)))
-    write(
-        "act_thompson", render("Thompson act, threaded (as run)", stats, total, args.top), args.tag
-    )
-    workers = thompson._WORKERS
-    thompson._WORKERS = 1
-    try:
+    if policy.name != "thompson":
+        title = f"{policy.name} act, model {args.model}"
+        write(f"act_{policy.name}", render(title, stats, total, args.top), args.tag)
         decisions: pd.DataFrame = agent.act(customers, at=next(times))
-        stats, total = profile(lambda: agent.act(customers, at=next(times)))
-    finally:
-        thompson._WORKERS = workers
-    title = "Thompson act, integration on the main thread"
-    write("act_thompson_single_thread", render(title, stats, total, args.top), args.tag)
+    else:
+        title = f"Thompson act, threaded (as run), model {args.model}"
+        write("act_thompson", render(title, stats, total, args.top), args.tag)
+        workers = thompson._WORKERS
+        thompson._WORKERS = 1
+        try:
+            decisions = agent.act(customers, at=next(times))
+            stats, total = profile(lambda: agent.act(customers, at=next(times)))
+        finally:
+            thompson._WORKERS = workers
+        title = f"Thompson act, integration on the main thread, model {args.model}"
+        write("act_thompson_single_thread", render(title, stats, total, args.top), args.tag)
 
     offered = decisions[decisions["product"].notna()]
     ids = offered["decision_id"]
@@ -131,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             agent.update(b)
 
     stats, total = profile(run_batches)
-    title = f"update, {nb} batch{'es' if nb > 1 else ''} of {n:,}"
+    title = f"update, {nb} batch{'es' if nb > 1 else ''} of {n:,}, model {args.model}"
     write("update_batch", render(title, stats, total, args.top), args.tag)
 
     first = (nb + 1) * n
@@ -142,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             agent.update(s)
 
     stats, total = profile(run_singles)
-    title = f"update, {len(singles)} single outcomes (list of one OfferResult)"
+    title = f"update, {len(singles)} single outcomes (list of one OfferResult), model {args.model}"
     write("update_single", render(title, stats, total, args.top), args.tag)
     return 0
 

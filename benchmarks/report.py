@@ -199,7 +199,8 @@ def update_section(data: dict[str, Any]) -> str:
         bl = tp["batch_latency_ms"]
         target = tp.get("target_outcomes_per_s")
         lines.append(
-            f"| {model} | batches of {tp['batch']:,} (DataFrame), {cfg['rounds']} rounds of "
+            f"| {model} | batches of {tp['batch']:,} (DataFrame), {cfg['rounds']} "
+            f"round{'s' if cfg['rounds'] != 1 else ''} of "
             f"{cfg['outcomes_per_round']:,} outcomes "
             f"| **{tp['outcomes_per_s_median']:,} outcomes/s** median round (rounds: {rates}); "
             f"per batch p50 {bl['median']:.2f} ms, p99 {bl['p99']:.2f} ms "
