@@ -21,7 +21,7 @@ from xsell.decision_ids import IdParts, make_ids
 from xsell.decisions import decision_frame, top_drivers_of
 from xsell.errors import InputError, NotFittedError, SchemaError
 from xsell.explain import render_explanations
-from xsell.features.featurizer import Design, Featurizer, check_customers
+from xsell.features.featurizer import Design, Featurizer, check_customers, duplicated_ids
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
 from xsell.guardrails.rules import GuardrailResult, consent_flags, evaluate_guardrails
@@ -323,7 +323,7 @@ class Agent:
             ``top_n > 1`` a customer has one row per offer, ranks 1, 2, ...; a customer
             with no offer keeps one row (rank 1, no product).
         """
-        check_customers(customers, self.spec)
+        check_customers(customers, self.spec, unique=False)  # uniqueness: on the keys below
         if mode not in ("realtime", "batch"):
             raise InputError(f"`mode` must be 'realtime' or 'batch', got {mode!r}")
         if not isinstance(top_n, int | np.integer) or isinstance(top_n, bool) or top_n < 1:
@@ -352,6 +352,8 @@ class Agent:
         values = self._action_values(design, arm_design, arm_eligible, mode)
         ids = _as_str_array(customers[self.spec.customer_id])
         keys = hash_keys(ids, ts.value, placement)
+        if np.unique(keys).size != len(keys):  # 64-bit keys collide only for equal ids
+            duplicated_ids(customers[self.spec.customer_id])
         frames = []
         rows = np.arange(len(ids))
         eligible = arm_eligible

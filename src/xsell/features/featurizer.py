@@ -56,8 +56,11 @@ class Design:
         return Design(self.X[idx], self.E[idx], self.propensity[idx])
 
 
-def check_customers(df: pd.DataFrame, spec: FeatureSpec, *, what: str = "customers") -> None:
-    """Check that a customer table has the id column, unique ids and no missing ids."""
+def check_customers(
+    df: pd.DataFrame, spec: FeatureSpec, *, what: str = "customers", unique: bool = True
+) -> None:
+    """Check that a customer table has the id column, no missing ids and (``unique``) no
+    duplicated ones."""
     if not isinstance(df, pd.DataFrame):
         raise InputError(f"`{what}` must be a pandas DataFrame, got {type(df).__name__}")
     if spec.customer_id not in df.columns:
@@ -66,11 +69,17 @@ def check_customers(df: pd.DataFrame, spec: FeatureSpec, *, what: str = "custome
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
         raise InputError(f"`{what}` column {spec.customer_id!r} has a missing id (row {row})")
+    if unique:
+        duplicated_ids(ids, what=what)
+
+
+def duplicated_ids(ids: pd.Series, *, what: str = "customers") -> None:
+    """Raise :class:`InputError` naming the first duplicated customer id."""
     dup = ids.duplicated()
     if dup.any():
         first = ids[dup].iloc[0]
         raise InputError(
-            f"`{what}` column {spec.customer_id!r} has duplicated customer id {first!r} "
+            f"`{what}` column {ids.name!r} has duplicated customer id {first!r} "
             f"({int(dup.sum())} duplicates); decide each customer once per call"
         )
 
@@ -228,7 +237,8 @@ class Featurizer:
         self._check_fitted()
         spec = self.spec
         n = len(df)
-        X = np.zeros((n, len(self.feature_names_)), dtype=np.float64)
+        # column-major: the columns are filled one by one, each then a contiguous write
+        X = np.zeros((n, len(self.feature_names_)), dtype=np.float64, order="F")
         X[:, 0] = 1.0
         j = 1
         clip = spec.clip
