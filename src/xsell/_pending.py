@@ -89,8 +89,15 @@ class PendingDecisions:
     def _index(self) -> None:
         for slots in self._unindexed:
             keys = self.key[slots]
-            # a decision made again (a retried call gives the same id) keeps only its newest slot
-            for cand in self._matches(keys):
+            # a decision made again (a retried call gives the same id) keeps only its newest
+            # slot; a twin shares the decision time, so most batches need no search at all
+            others = self.live.copy()
+            others[slots] = False
+            if not np.isin(np.unique(self.ms[slots]), self.ms[others]).any():
+                candidates: list[np.ndarray] = []
+            else:
+                candidates = self._matches(keys)
+            for cand in candidates:
                 c = np.where(cand >= 0, cand, 0)
                 twin = (cand >= 0) & (c != slots) & (self.key[c] == keys)
                 twin &= (self.ms[c] == self.ms[slots]) & (self.tail[c] == self.tail[slots])

@@ -51,7 +51,7 @@ def test_one_batch_posterior_mean_equals_scipy_map(seed: int) -> None:
     # the posterior precision is the Hessian of the penalized likelihood at the MAP
     p = expit(Z @ ref)
     H = (Z.T * (p * (1 - p))) @ Z + np.diag(1 / sd0[0] ** 2)
-    np.testing.assert_allclose(model.prec_[0], H, rtol=1e-5)
+    np.testing.assert_allclose(model.prec_[0], H, rtol=1e-6)
     np.testing.assert_allclose(model.cov_[0] @ model.prec_[0], np.eye(len(ref)), atol=1e-8)
 
 
