@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tests.catalogs import simple_catalog
 
 import xsell
 
@@ -66,20 +67,7 @@ def test_a_costly_channel_loses_when_it_converts_no_better(catalog, spec, custom
 
 def test_the_agent_learns_which_channel_works_for_whom() -> None:
     """Young customers answer in the app, older ones by email: the agent finds out."""
-    catalog = xsell.Catalog.from_dict(
-        {
-            "products": [
-                {
-                    "id": "card",
-                    "name": "Card",
-                    "category": "c",
-                    "value": {"amount": 100, "currency": "EUR"},
-                    "channels": {"realtime": "app", "batch": "email"},
-                    "channel_options": ["app", "email"],
-                }
-            ]
-        }
-    )
+    catalog = simple_catalog({"card": 0.02}, channel_options=["app", "email"])
     spec = xsell.FeatureSpec(numeric=("age",), propensity=None, consent=None)
     agent = xsell.Agent(
         catalog,

@@ -6,24 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit
+from tests.catalogs import simple_catalog
 
 import xsell
 
-CATALOG = xsell.Catalog.from_dict(
-    {
-        "products": [
-            {
-                "id": p,
-                "name": p,
-                "category": "c",
-                "value": {"amount": 100, "currency": "EUR"},
-                "channels": {"realtime": "app", "batch": "email"},
-                "base_rate": 0.05,
-            }
-            for p in ("card", "loan")
-        ]
-    }
-)
+CATALOG = simple_catalog({"card": 0.05, "loan": 0.05})
 SPEC = xsell.FeatureSpec(numeric=("x",), propensity=None, consent=None)
 START = pd.Timestamp("2026-01-01T00:00:00Z")
 PER_DAY = 200

@@ -7,25 +7,12 @@ import pandas as pd
 import pytest
 from scipy.integrate import quad
 from scipy.stats import norm
+from tests.catalogs import simple_catalog
 
 import xsell
 
 AT = "2026-01-05T09:00:00Z"
-CATALOG = xsell.Catalog.from_dict(
-    {
-        "products": [
-            {
-                "id": pid,
-                "name": pid,
-                "category": "c",
-                "value": {"amount": 100, "currency": "EUR"},
-                "channels": {"realtime": "app", "batch": "email"},
-                "base_rate": rate,
-            }
-            for pid, rate in (("a", 0.05), ("b", 0.045))
-        ]
-    }
-)
+CATALOG = simple_catalog({"a": 0.05, "b": 0.045})
 SPEC = xsell.FeatureSpec(propensity=None, consent=None)  # intercept only: one weight per product
 NOISE = 0.2
 PRIOR_SD = 0.3  # WarmStartPrior.intercept_sd, in logit units

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import chisquare
+from tests.catalogs import simple_catalog
 
 import xsell
 
@@ -13,21 +14,7 @@ AT = "2026-01-05T09:00:00Z"
 
 
 def _catalog(k: int = 3, max_offers: int = 4) -> xsell.Catalog:
-    return xsell.Catalog.from_dict(
-        {
-            "contact_policy": {"max_offers": max_offers, "period_days": 30},
-            "products": [
-                {
-                    "id": f"p{i}",
-                    "name": f"P{i}",
-                    "category": "c",
-                    "value": {"amount": 100, "currency": "EUR"},
-                    "channels": {"realtime": "app", "batch": "email"},
-                }
-                for i in range(k)
-            ],
-        }
-    )
+    return simple_catalog({f"p{i}": 0.02 for i in range(k)}, max_offers=max_offers)
 
 
 SPEC = xsell.FeatureSpec(numeric=("x",), consent=None)
