@@ -1,6 +1,22 @@
-"""Simulated banks with a known truth, and the closed loop that runs an agent on one."""
+"""Simulated banks with a known truth, the closed loop, and the policy arena."""
 
+from xsell.simulation.arena import run_contender
 from xsell.simulation.bank import SampleBank, make_customers, sample_feature_spec
+from xsell.simulation.contenders import Contender, Offers, Setup
 from xsell.simulation.loop import Round, run_rounds
+from xsell.simulation.worlds import BankWorld, World, WorldSpec
 
-__all__ = ["Round", "SampleBank", "make_customers", "run_rounds", "sample_feature_spec"]
+__all__ = [
+    "BankWorld",
+    "Contender",
+    "Offers",
+    "Round",
+    "SampleBank",
+    "Setup",
+    "World",
+    "WorldSpec",
+    "make_customers",
+    "run_contender",
+    "run_rounds",
+    "sample_feature_spec",
+]

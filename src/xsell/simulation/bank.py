@@ -200,7 +200,7 @@ class SampleBank:
         inc = np.log(df["income"].to_numpy())
         bal = np.log1p(df["balance"].to_numpy())
         dti = df["debt_to_income"].to_numpy()
-        fx = float(self.fx_volatility)
+        fx = df["fx_volatility"].to_numpy(dtype=np.float64)
         taste = self._z(keys, 99) * 0.4
         rules = {
             "multi_currency_account": -3.6 + 3.0 * intl + 0.25 * trips + 0.3 * fx,
