@@ -3,7 +3,6 @@
 from xsell.simulation.contenders.agents import XsellAgent
 from xsell.simulation.contenders.base import Contender, ContenderFactory, Offers, Setup
 from xsell.simulation.contenders.baselines import (
-    BANK_SEGMENT_RULES,
     NoOffer,
     Oracle,
     PropensityGreedy,
@@ -12,7 +11,6 @@ from xsell.simulation.contenders.baselines import (
 )
 
 __all__ = [
-    "BANK_SEGMENT_RULES",
     "Contender",
     "ContenderFactory",
     "NoOffer",

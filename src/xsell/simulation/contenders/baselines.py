@@ -17,28 +17,12 @@ from xsell._rng import hash_keys, keyed_uniform
 from xsell.simulation.contenders.base import Offers, Setup
 
 __all__ = [
-    "BANK_SEGMENT_RULES",
     "NoOffer",
     "Oracle",
     "PropensityGreedy",
     "RandomOffer",
     "SegmentRules",
 ]
-
-#: a marketer's table for the sample bank: products to push per segment, in order
-BANK_SEGMENT_RULES: dict[str, tuple[str, ...]] = {
-    "student": ("multi_currency_account", "savings_account", "travel_insurance"),
-    "young_professional": ("travel_credit_card", "personal_loan", "savings_account"),
-    "family": ("mortgage", "personal_loan", "travel_insurance", "savings_account"),
-    "affluent": ("investment_fund", "travel_credit_card", "savings_account"),
-    "traveller": (
-        "travel_credit_card",
-        "multi_currency_account",
-        "forex_account",
-        "travel_insurance",
-    ),
-    "retired": ("savings_account", "investment_fund", "travel_insurance"),
-}
 
 
 def _first_allowed(score: np.ndarray, eligible: np.ndarray) -> np.ndarray:
@@ -76,6 +60,7 @@ class RandomOffer:
 class SegmentRules:
     """The marketer's table: the first allowed product of the customer's segment list.
 
+    The table and the column it reads come from the world (``World.segment_rules``).
     Customers of a segment not in the table, or whose listed products are all blocked,
     get the allowed product with the highest catalog value.
     """
@@ -85,9 +70,11 @@ class SegmentRules:
     def __init__(
         self,
         setup: Setup,
-        rules: Mapping[str, Sequence[str]] = BANK_SEGMENT_RULES,
-        column: str = "segment",
+        rules: Mapping[str, Sequence[str]] | None = None,
+        column: str | None = None,
     ) -> None:
+        rules = setup.world.get("segment_rules", {}) if rules is None else rules
+        column = setup.world.get("segment_column", "segment") if column is None else column
         ids = list(setup.catalog.product_ids)
         self.column = column
         self.rank: dict[str, np.ndarray] = {}

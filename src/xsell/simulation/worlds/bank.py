@@ -15,7 +15,7 @@ from xsell.errors import InputError
 from xsell.simulation.bank import SampleBank, sample_feature_spec
 from xsell.simulation.worlds.base import Step, Truth, World, WorldSpec
 
-__all__ = ["BANK_DEFAULTS", "BankWorld"]
+__all__ = ["BANK_DEFAULTS", "BANK_SEGMENT_RULES", "BankWorld"]
 
 #: version of the bank world's specification; bump it on any change of the truth below
 BANK_VERSION = "1"
@@ -39,6 +39,22 @@ BANK_DEFAULTS: dict[str, Any] = {
     "fatigue": 0.75,  # opt-out risk grows by this factor per contact in the last 30 days
     "contact_rules": True,  # False: no caps, cool-off, contact limit or opt-outs
 }
+
+#: a marketer's table for the sample bank: products to push per segment, in order
+BANK_SEGMENT_RULES: dict[str, tuple[str, ...]] = {
+    "student": ("multi_currency_account", "savings_account", "travel_insurance"),
+    "young_professional": ("travel_credit_card", "personal_loan", "savings_account"),
+    "family": ("mortgage", "personal_loan", "travel_insurance", "savings_account"),
+    "affluent": ("investment_fund", "travel_credit_card", "savings_account"),
+    "traveller": (
+        "travel_credit_card",
+        "multi_currency_account",
+        "forex_account",
+        "travel_insurance",
+    ),
+    "retired": ("savings_account", "investment_fund", "travel_insurance"),
+}
+
 
 #: mean days from contact to conversion, per channel
 RESPONSE_DELAY_DAYS = {"app": 1.0, "web": 1.0, "email": 3.0, "sms": 2.0}
@@ -96,6 +112,7 @@ class BankWorld(World):
         self.start = pd.Timestamp(p["start"])
         self.response_delay_days = RESPONSE_DELAY_DAYS
         self.fatigue = float(p["fatigue"]) if p["contact_rules"] else 0.0
+        self.segment_rules = BANK_SEGMENT_RULES
         self._population: pd.DataFrame | None = None
 
     def population(self) -> pd.DataFrame:

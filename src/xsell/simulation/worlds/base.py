@@ -97,6 +97,10 @@ class World(ABC):
     response_delay_days: Mapping[str, float] = {}
     #: opt-out probability grows by this factor per contact in the last 30 days
     fatigue: float = 0.0
+    #: the marketer's hand-made table for this world: segment -> products to push, in order
+    segment_rules: Mapping[str, tuple[str, ...]] = {}
+    #: the customer column that table reads
+    segment_column: str = "segment"
 
     @abstractmethod
     def population(self) -> pd.DataFrame:
@@ -130,4 +134,6 @@ class World(ABC):
             "fingerprint": self.spec.fingerprint,
             "seed": self.seed,
             "products": list(self.catalog.product_ids),
+            "segment_column": self.segment_column,
+            "segment_rules": {k: list(v) for k, v in self.segment_rules.items()},
         }
