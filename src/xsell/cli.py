@@ -189,3 +189,95 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="Catalog YAML file."
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@app.command()
+@_clean_errors
+def simulate(
+    scenario: Annotated[
+        str, typer.Option(help="Scenario: bank, bank-cold, bank-drift, ...")
+    ] = "bank",
+    customers: Annotated[
+        int | None, typer.Option(help="Size of the world (default: the scenario's).")
+    ] = None,
+    seeds: Annotated[int, typer.Option(help="Worlds to draw (one per seed).")] = 5,
+    first_seed: Annotated[
+        int, typer.Option(help="First seed; seeds below 1001 are kept for tuning.")
+    ] = 1001,
+    contenders: Annotated[
+        str | None, typer.Option(help="Comma-separated policies (default: the scenario's).")
+    ] = None,
+    jobs: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default runs/<scenario>).")
+    ] = None,
+    reference: Annotated[str, typer.Option(help="Policy the others are compared with.")] = "xsell",
+) -> None:
+    """Compare policies side by side on the same simulated customers.
+
+    Writes per-step metrics (Parquet and CSV), a summary with 95 % intervals over seeds,
+    PNG plots and a self-contained HTML report to the output folder.
+    """
+    from xsell.simulation.report import summary_table, write_outputs
+    from xsell.simulation.runner import run_arena
+    from xsell.simulation.scenarios import get_scenario, resolve_contenders
+
+    sc = get_scenario(scenario)
+    if seeds < 1:
+        raise _bad("--seeds", f"must be at least 1, got {seeds}")
+    if jobs < 1:
+        raise _bad("--jobs", f"must be at least 1, got {jobs}")
+    params: dict[str, Any] = {}
+    if customers is not None:
+        if customers < 1:
+            raise _bad("--customers", f"must be at least 1, got {customers}")
+        if sc.size_param is None:
+            raise _bad("--customers", f"scenario {sc.name!r} has a fixed size")
+        params[sc.size_param] = customers
+    names = (
+        [c.strip() for c in contenders.split(",") if c.strip()]
+        if contenders
+        else list(sc.contenders)
+    )
+    resolve_contenders(names)  # an unknown name fails before any work
+    seed_list = list(range(first_seed, first_seed + seeds))
+    target = out or Path("runs") / sc.name
+    total = len(seed_list) * len(names)
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("runs"),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(f"{sc.name}: {len(names)} policies x {seeds} seeds", total=total)
+
+        def done(name: str, seed: int, secs: float) -> None:
+            progress.update(
+                task, advance=1, description=f"{sc.name}: {name} seed {seed} ({secs:.0f}s)"
+            )
+
+        result = run_arena(
+            sc.name, seeds=seed_list, contenders=names, world_params=params, jobs=jobs, on_run=done
+        )
+    command = "xsell simulate " + " ".join(
+        f"--{k} {v}"
+        for k, v in {
+            "scenario": sc.name,
+            "customers": customers,
+            "seeds": seeds,
+            "first-seed": first_seed,
+            "contenders": contenders,
+        }.items()
+        if v is not None
+    )
+    paths = write_outputs(result, target, command=command, reference=reference)
+    table = Table(title=f"{sc.name}: {seeds} seeds, 95 % intervals")
+    shown = summary_table(result, reference)
+    for col in shown.columns:
+        table.add_column(col, justify="left" if col == "policy" else "right")
+    for row in shown.itertuples(index=False):
+        table.add_row(*[str(v) for v in row])
+    console.print(table)
+    console.print(f"{result.seconds:,.0f} s; report: {paths['report_html']}")

@@ -102,6 +102,7 @@ def run_contender(
     products = catalog.products
     K = len(products)
     pop = world.population()
+    columns = {name: pop[name].to_numpy() for name in pop.columns}
     ids = pop[spec.customer_id].astype(str).to_numpy()
     channels = sorted({c for p in products for c in (p.channels["realtime"], *p.channel_choices)})
     consent_cols = [spec.consent_column(c) for c in channels]
@@ -129,10 +130,19 @@ def run_contender(
     groups = sorted(pop[group_col].astype(str).unique()) if group_col else []
     start: pd.Timestamp | None = None
 
+    contact_row: list[np.ndarray] = []
+    contact_time: list[np.ndarray] = []
+
     def recent_contacts(rows: np.ndarray, at: pd.Timestamp) -> np.ndarray:
-        seen = state.history.contacts_since(ids[rows], at - pd.Timedelta(days=FATIGUE_DAYS))
-        where = pd.Index(ids[rows]).get_indexer(seen["customer_id"])
-        return np.bincount(where[where >= 0], minlength=len(rows)).astype(np.float64)
+        if not contact_row:
+            return np.zeros(len(rows))
+        if len(contact_row) > 1:
+            contact_row[:] = [np.concatenate(contact_row)]
+            contact_time[:] = [np.concatenate(contact_time)]
+        t = (at - start).value / _DAY_NS if start is not None else 0.0
+        live = (contact_time[0] > t - FATIGUE_DAYS) & (contact_time[0] <= t)
+        counts = np.bincount(contact_row[0][live], minlength=len(ids))
+        return counts[rows].astype(np.float64)
 
     def true_values(customers: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
         rows = pd.Index(ids).get_indexer(customers[spec.customer_id].astype(str))
@@ -168,14 +178,14 @@ def run_contender(
         if feedback is not None:
             contender.update(feedback, at)
         rows = step.rows
-        customers = pop.iloc[rows].copy()
+        view = {name: values[rows] for name, values in columns.items()}
         for k, p in enumerate(products):
-            customers[p.owned_col] = state.owned[rows, k]
+            view[p.owned_col] = state.owned[rows, k]
         for c, col in enumerate(consent_cols):
             if col is not None:
-                customers[col] = state.consent[rows, c]
-        customers["awaiting_response"] = state.awaiting_until[rows] > now
-        customers = world.observe(customers, at)
+                view[col] = state.consent[rows, c]
+        view["awaiting_response"] = state.awaiting_until[rows] > now
+        customers = world.observe(pd.DataFrame(view, index=pop.index[rows]), at)
         guard = evaluate_guardrails(customers, catalog, spec, at=at, history=state.history)
         eligible = guard.eligible
         offers = contender.act(customers, eligible, at)
@@ -233,6 +243,8 @@ def run_contender(
         ao = a[o]
         contact_at = at + pd.to_timedelta(exec_days[ao], unit="D")
         if len(o):
+            contact_row.append(rows[o])
+            contact_time.append(now + exec_days[ao])
             state.history.record(
                 pd.DataFrame(
                     {
@@ -338,20 +350,23 @@ def _check_offers(offers: Offers, eligible: np.ndarray, name: str) -> np.ndarray
 def _due_feedback(state: _State, now: float) -> pd.DataFrame | None:
     """Feedback rows whose outcome is known by ``now``; fully told steps are dropped."""
     frames = []
+    extras: dict[str, list[np.ndarray]] = {}
     keep = []
     for p in state.pending:
         due = (p.reveal <= now) & ~p.revealed
         if due.any():
             idx = np.flatnonzero(due)
-            frame = p.context.iloc[idx].copy()
+            frames.append(p.context.iloc[idx])
             for col, values in p.extra.items():
-                frame[col] = values[idx]
-            frame["decided_at"] = pd.to_datetime(frame["decided_at"]).dt.tz_localize("UTC")
-            frames.append(frame)
+                extras.setdefault(col, []).append(values[idx])
             p.revealed[idx] = True
         if not p.revealed.all():
             keep.append(p)
     state.pending = keep
     if not frames:
         return None
-    return pd.concat(frames, ignore_index=True)
+    context = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    extra = {col: np.concatenate(parts) for col, parts in extras.items()}
+    extra["decided_at"] = pd.DatetimeIndex(extra["decided_at"]).tz_localize("UTC")
+    told = pd.DataFrame(extra)
+    return pd.concat([context.reset_index(drop=True), told], axis=1)
