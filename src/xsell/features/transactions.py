@@ -156,7 +156,8 @@ class TransactionFeatures:
             One row per transaction, with the configured columns.
         as_of
             The decision time (datetime, Timestamp or ISO 8601 string); only transactions
-            strictly before it count.
+            strictly before it count. Timezone-aware when the date column is, naive when it
+            is naive (both then read as UTC); a mix raises :class:`~xsell.errors.InputError`.
         customers
             Customer ids to report, in this order (customers without transactions get the
             values documented in the class notes; transactions of other customers are

@@ -21,7 +21,7 @@ from xsell._time import as_utc
 from xsell.errors import InputError, SchemaError
 from xsell.simulation.bank import SampleBank
 
-__all__ = ["TRANSACTION_COLUMNS", "generate_transactions"]
+__all__ = ["CATEGORIES", "CHANNELS", "TRANSACTION_COLUMNS", "generate_transactions"]
 
 #: columns of :func:`generate_transactions`, in order
 TRANSACTION_COLUMNS = (
