@@ -4,9 +4,11 @@ from xsell.simulation.arena import run_contender
 from xsell.simulation.bank import SampleBank, make_customers, sample_feature_spec
 from xsell.simulation.contenders import Contender, Offers, Setup
 from xsell.simulation.loop import Round, run_rounds
+from xsell.simulation.transactions import TRANSACTION_COLUMNS, generate_transactions
 from xsell.simulation.worlds import BankWorld, World, WorldSpec
 
 __all__ = [
+    "TRANSACTION_COLUMNS",
     "BankWorld",
     "Contender",
     "Offers",
@@ -15,6 +17,7 @@ __all__ = [
     "Setup",
     "World",
     "WorldSpec",
+    "generate_transactions",
     "make_customers",
     "run_contender",
     "run_rounds",
