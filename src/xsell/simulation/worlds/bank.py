@@ -12,7 +12,9 @@ import pandas as pd
 from xsell._rng import hash_keys, keyed_uniform
 from xsell.catalog.product import Catalog
 from xsell.errors import InputError
+from xsell.features.transactions import TransactionFeatures
 from xsell.simulation.bank import SampleBank, sample_feature_spec
+from xsell.simulation.transactions import generate_transactions
 from xsell.simulation.worlds.base import Step, Truth, World, WorldSpec
 
 __all__ = ["BANK_DEFAULTS", "BANK_SEGMENT_RULES", "BankWorld"]
@@ -38,6 +40,7 @@ BANK_DEFAULTS: dict[str, Any] = {
     "opt_out_rate": 0.004,  # P(opt-out) of one offer to a customer not contacted lately
     "fatigue": 0.75,  # opt-out risk grows by this factor per contact in the last 30 days
     "contact_rules": True,  # False: no caps, cool-off, contact limit or opt-outs
+    "history_days": 90,  # transactions before the start, from which RFM features are built
 }
 
 #: a marketer's table for the sample bank: products to push per segment, in order
@@ -55,6 +58,9 @@ BANK_SEGMENT_RULES: dict[str, tuple[str, ...]] = {
     "retired": ("savings_account", "investment_fund", "travel_insurance"),
 }
 
+
+#: the last population built in this process (an arena runs many contenders on one world)
+_POPULATIONS: dict[tuple[int, str], pd.DataFrame] = {}
 
 #: mean days from contact to conversion, per channel
 RESPONSE_DELAY_DAYS = {"app": 1.0, "web": 1.0, "email": 3.0, "sms": 2.0}
@@ -100,7 +106,9 @@ class BankWorld(World):
         self.params = p
         self.spec = WorldSpec("bank", BANK_VERSION, p)
         self.catalog = _catalog(p["contact_rules"])
-        spec = sample_feature_spec()
+        self.rfm = TransactionFeatures(window_days=int(p["history_days"]))
+        base = sample_feature_spec()
+        spec = replace(base, numeric=(*base.numeric, *self.rfm.columns))
         self.feature_spec = spec if p["propensity"] else replace(spec, propensity=None)
         self.bank = SampleBank(
             seed=self.seed,
@@ -115,13 +123,31 @@ class BankWorld(World):
         self.segment_rules = BANK_SEGMENT_RULES
         self._population: pd.DataFrame | None = None
 
+    def transactions(self) -> pd.DataFrame:
+        """The customers' transactions over the ``history_days`` before the start."""
+        start = self.start - pd.Timedelta(days=self.params["history_days"])
+        return generate_transactions(self.bank, self._customers(), start=start, end=self.start)
+
+    def _customers(self) -> pd.DataFrame:
+        return self.bank.customers(self.params["customers"])
+
     def population(self) -> pd.DataFrame:
-        """All customers at the start of the run (propensity columns dropped without a model)."""
+        """All customers at the start of the run, with RFM features from their transactions.
+
+        Propensity columns are dropped when the bank has no propensity model.
+        """
         if self._population is None:
-            df = self.bank.customers(self.params["customers"])
-            if not self.params["propensity"]:
-                df = df.drop(columns=[c for c in df.columns if c.startswith("propensity_")])
-            self._population = df
+            key = (self.seed, self.spec.fingerprint)
+            if key not in _POPULATIONS:
+                df = self._customers()
+                ids = df["customer_id"]
+                rfm = self.rfm.transform(self.transactions(), self.start, customers=ids)
+                df = pd.concat([df, rfm.reset_index(drop=True)], axis=1)
+                if not self.params["propensity"]:
+                    df = df.drop(columns=[c for c in df.columns if c.startswith("propensity_")])
+                _POPULATIONS.clear()  # one world at a time per process is plenty
+                _POPULATIONS[key] = df
+            self._population = _POPULATIONS[key]
         return self._population
 
     def fx_at(self, at: pd.Timestamp) -> float:
