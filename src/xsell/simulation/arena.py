@@ -142,10 +142,10 @@ def run_contender(
         t = (at - start).value / _DAY_NS if start is not None else 0.0
         live = (contact_time[0] > t - FATIGUE_DAYS) & (contact_time[0] <= t)
         counts = np.bincount(contact_row[0][live], minlength=len(ids))
-        return counts[rows].astype(np.float64)
+        return np.asarray(counts[rows], dtype=np.float64)
 
     def true_values(customers: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
-        rows = pd.Index(ids).get_indexer(customers[spec.customer_id].astype(str))
+        rows = pd.Index(ids).get_indexer(pd.Index(customers[spec.customer_id].astype(str)))
         return _expected_rewards(world, customers, at, recent_contacts(rows, at))[0]
 
     def _expected_rewards(
@@ -166,7 +166,7 @@ def run_contender(
         world=world.info(),
     )
     contender: Contender = factory(setup)
-    label = name or getattr(contender, "name", type(contender).__name__)
+    label = str(name or getattr(contender, "name", type(contender).__name__))
     out: list[dict[str, Any]] = []
     for step in world.steps():
         at = step.at
@@ -367,6 +367,6 @@ def _due_feedback(state: _State, now: float) -> pd.DataFrame | None:
         return None
     context = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     extra = {col: np.concatenate(parts) for col, parts in extras.items()}
-    extra["decided_at"] = pd.DatetimeIndex(extra["decided_at"]).tz_localize("UTC")
     told = pd.DataFrame(extra)
+    told["decided_at"] = told["decided_at"].dt.tz_localize("UTC")
     return pd.concat([context.reset_index(drop=True), told], axis=1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -14,7 +15,7 @@ import pandas as pd
 from xsell.errors import InputError
 from xsell.simulation.arena import run_contender
 from xsell.simulation.contenders.base import ContenderFactory
-from xsell.simulation.scenarios import Scenario, get_scenario, resolve_contenders
+from xsell.simulation.scenarios import SCENARIOS, Scenario, get_scenario, resolve_contenders
 
 __all__ = ["ArenaResult", "run_arena"]
 
@@ -46,10 +47,24 @@ def _one(
 
 
 def _one_by_name(
-    scenario_name: str, overrides: Mapping[str, Any], seed: int, name: str
+    scenario_name: str,
+    overrides: Mapping[str, Any],
+    seed: int,
+    name: str,
+    factory: ContenderFactory,
 ) -> tuple[pd.DataFrame, dict[str, Any], float]:
-    factory = resolve_contenders([name])[name]
     return _one(get_scenario(scenario_name), overrides, seed, name, factory)
+
+
+def _picklable(factories: Mapping[str, ContenderFactory]) -> None:
+    for name, factory in factories.items():
+        try:
+            pickle.dumps(factory)
+        except Exception as exc:
+            raise InputError(
+                f"contender {name!r} cannot be sent to a worker process ({exc}); define its "
+                "factory at module level or run with jobs=1"
+            ) from None
 
 
 def run_arena(
@@ -75,7 +90,8 @@ def run_arena(
     world_params
         Overrides of the scenario's world parameters (e.g. ``{"customers": 10_000}``).
     jobs
-        Worker processes (registered contenders only; ``1`` runs in this process).
+        Worker processes (``1`` runs in this process; factories must then be picklable,
+        e.g. classes or ``functools.partial`` of them defined at module level).
     on_run
         Called with ``(contender, seed, seconds)`` as each run finishes.
 
@@ -95,7 +111,6 @@ def run_arena(
     if not isinstance(jobs, int) or jobs < 1:
         raise InputError(f"`jobs` must be a positive integer, got {jobs!r}")
     overrides = dict(world_params or {})
-    registered = not isinstance(contenders, Mapping)
     if contenders is None:
         contenders = sc.contenders
     factories = (
@@ -111,7 +126,9 @@ def run_arena(
     results: dict[tuple[int, str], pd.DataFrame] = {}
     worlds: dict[int, dict[str, Any]] = {}
     timings: dict[str, float] = {}
-    if jobs == 1 or not registered or not isinstance(scenario, str):
+    if jobs > 1:
+        _picklable(factories)
+    if jobs == 1 or sc.name not in SCENARIOS or SCENARIOS[sc.name] is not sc:
         for seed, name in tasks:
             steps, info, secs = _one(sc, overrides, seed, name, factories[name])
             results[seed, name], worlds[seed] = steps, info
@@ -122,7 +139,10 @@ def run_arena(
         workers = min(jobs, len(tasks), os.cpu_count() or 1)
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
-                pool.submit(_one_by_name, sc.name, overrides, seed, name): (seed, name)
+                pool.submit(_one_by_name, sc.name, overrides, seed, name, factories[name]): (
+                    seed,
+                    name,
+                )
                 for seed, name in tasks
             }
             for fut in as_completed(futures):
