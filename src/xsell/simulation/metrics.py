@@ -63,8 +63,11 @@ def summary(steps: pd.DataFrame, reference: str | None = "xsell") -> pd.DataFram
     """One row per contender: means over seeds with 95 % intervals, and paired differences.
 
     Columns: ``<metric>`` and ``<metric>_ci`` (half-width) for conversions, conversion
-    rate, value, reward, regret, opt-outs, incremental value and purchases; and, when
-    ``reference`` ran, ``reward_vs_<reference>`` with its paired interval.
+    rate, value, reward, expected reward, regret, opt-outs, incremental value and
+    purchases; and, when ``reference`` ran, ``reward_vs_<reference>`` and
+    ``expected_reward_vs_<reference>`` with their paired intervals. The expected reward
+    (the true value of the actions taken) is what tells policies apart: realized rewards
+    add the luck of a few thousand Bernoulli draws.
     """
     t = totals(steps)
     rows = []
@@ -75,6 +78,7 @@ def summary(steps: pd.DataFrame, reference: str | None = "xsell") -> pd.DataFram
         "conversion_rate",
         "value",
         "reward",
+        "expected_reward",
         "regret",
         "opt_outs",
         "purchases",
@@ -87,14 +91,18 @@ def summary(steps: pd.DataFrame, reference: str | None = "xsell") -> pd.DataFram
         rows.append(row)
     out = pd.DataFrame(rows)
     if reference is not None and reference in set(t["contender"]):
-        diff = paired(steps, reference, "reward")
-        out = out.merge(
-            diff.rename(
-                columns={"difference": f"reward_vs_{reference}", "ci": f"reward_vs_{reference}_ci"}
-            ),
-            on="contender",
-            how="left",
-        )
+        for metric in ("reward", "expected_reward"):
+            diff = paired(steps, reference, metric)
+            out = out.merge(
+                diff.rename(
+                    columns={
+                        "difference": f"{metric}_vs_{reference}",
+                        "ci": f"{metric}_vs_{reference}_ci",
+                    }
+                ),
+                on="contender",
+                how="left",
+            )
     return out
 
 

@@ -97,12 +97,14 @@ def summary_table(result: ArenaResult, reference: str = "xsell") -> pd.DataFrame
         for m, h in zip(s["conversion_rate"], s["conversion_rate_ci"], strict=True)
     ]
     table["value"] = [_fmt(m, h) for m, h in zip(s["value"], s["value_ci"], strict=True)]
-    table["reward"] = [_fmt(m, h) for m, h in zip(s["reward"], s["reward_ci"], strict=True)]
+    table["expected value"] = [
+        _fmt(m, h) for m, h in zip(s["expected_reward"], s["expected_reward_ci"], strict=True)
+    ]
     table["regret"] = [_fmt(m, h) for m, h in zip(s["regret"], s["regret_ci"], strict=True)]
     table["opt-outs"] = [_fmt(m, h) for m, h in zip(s["opt_outs"], s["opt_outs_ci"], strict=True)]
-    col = f"reward_vs_{reference}"
+    col = f"expected_reward_vs_{reference}"
     if col in s.columns:
-        table[f"reward vs {reference} (paired)"] = [
+        table[f"expected value vs {reference} (paired)"] = [
             _fmt(m, h) for m, h in zip(s[col], s[f"{col}_ci"], strict=True)
         ]
     return table
@@ -191,8 +193,11 @@ code {{ background: #f4f4f4; padding: 2px 4px; }}
 (specification fingerprint <code>{html.escape(str(world["fingerprint"]))}</code>),
 seeds {", ".join(str(s) for s in result.seeds)}; {len(result.contenders)} policies;
 run time {result.seconds:,.0f} s. Every policy met the same customers with the same luck
-(common random numbers). Intervals are 95 % over seeds; the paired column compares each
-policy with xsell's default seed by seed.</p>
+(common random numbers). Intervals are 95 % over seeds. <i>Value</i> is what the
+conversions earned; <i>expected value</i> is the true expected reward of the actions taken
+(value minus expected opt-out and contact costs), free of the luck of the draws, and the
+paired column compares it with xsell's default seed by seed. <i>Regret</i> is the oracle's
+expected reward on the same customers minus the policy's.</p>
 <p>Command: <code>{html.escape(str(run.get("command", "")))}</code></p>
 <h2>Results</h2>
 {table.to_html(index=False, border=0)}
