@@ -16,6 +16,6 @@ def test_all_names_exist_and_have_docstrings() -> None:
 
 
 def test_the_core_imports_no_service_or_storage_stack() -> None:
-    code = "import sys, xsell; print(sorted(m for m in ('sqlalchemy', 'fastapi', 'streamlit', 'pyspark') if m in sys.modules))"
+    code = "import sys, xsell; print(sorted(m for m in ('sqlalchemy', 'fastapi', 'streamlit', 'pyspark', 'matplotlib', 'vowpalwabbit', 'mabwiser') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -23,7 +23,7 @@ from xsell.errors import (
     UnknownDecisionError,
     XsellError,
 )
-from xsell.features import Design, FeatureSpec, Featurizer
+from xsell.features import Design, FeatureSpec, Featurizer, TransactionFeatures
 from xsell.guardrails import ContactHistory, InMemoryContactHistory, evaluate_guardrails
 from xsell.models import (
     BayesianLogisticRegression,
@@ -37,6 +37,7 @@ from xsell.policies import UCB, ActionValues, EpsilonGreedy, Greedy, Policy, Tho
 from xsell.prior import WarmStartPrior
 from xsell.records import OfferResult, UpdateSummary
 from xsell.simulation import SampleBank, make_customers, sample_feature_spec
+from xsell.simulation.runner import ArenaResult, run_arena
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "UCB",
     "ActionValues",
     "Agent",
+    "ArenaResult",
     "BayesianLogisticRegression",
     "BetaBernoulli",
     "Catalog",
@@ -68,6 +70,7 @@ __all__ = [
     "SampleBank",
     "SchemaError",
     "ThompsonSampling",
+    "TransactionFeatures",
     "UnknownDecisionError",
     "UpdateSummary",
     "WarmStartPrior",
@@ -76,5 +79,6 @@ __all__ = [
     "evaluate_guardrails",
     "load_catalog",
     "make_customers",
+    "run_arena",
     "sample_feature_spec",
 ]

@@ -108,8 +108,36 @@ def test_smaller_posterior_scale_explores_less(catalog, spec, customers) -> None
         ({"posterior_scale": 0}, "`posterior_scale` must be > 0"),
         ({"floor": 1.5}, r"`floor` must be in \[0, 1\]"),
         ({"grid": 2}, "`grid` must be >= 4"),
+        ({"budget": -0.1}, "`budget` must be >= 0"),
     ],
 )
 def test_bad_parameters(kwargs, match) -> None:
     with pytest.raises(xsell.InputError, match=match):
         xsell.ThompsonSampling(**kwargs)
+
+
+@pytest.mark.parametrize("budget", [0.0, 0.01, 0.05])
+def test_budget_caps_the_expected_cost_of_exploring(budget: float) -> None:
+    rng = np.random.default_rng(4)
+    n, K = 400, 6
+    pred = xsell.Prediction(rng.normal(-3.0, 0.7, (n, K)), rng.uniform(0.2, 1.5, (n, K)))
+    value = rng.uniform(50, 150, K)
+    penalty = rng.uniform(0, 0.5, (n, K))
+    eligible = rng.uniform(size=(n, K)) < 0.8
+    values = xsell.ActionValues(pred, value, penalty, eligible)
+    free = xsell.ThompsonSampling(floor=0.0).probabilities(values, n_learned=0)
+    capped = xsell.ThompsonSampling(floor=0.0, budget=budget).probabilities(values, n_learned=0)
+    # plug-in values computed here, independently of the policy's helpers
+    p = expit(pred.loc)
+    ev = np.column_stack([np.zeros(n), np.where(eligible, p * value - penalty, -np.inf)])
+    best = ev.max(axis=1)
+    gap = np.where(np.isfinite(ev), best[:, None] - ev, 0.0)
+    loss_free = (free * gap).sum(axis=1)
+    loss = (capped * gap).sum(axis=1)
+    assert np.allclose(capped.sum(axis=1), 1.0)
+    assert (capped[~np.isfinite(ev)] == 0).all()
+    assert (loss <= budget * np.maximum(best, 0) + 1e-9).all()
+    # exploration is kept where it was already within budget, and only shrunk elsewhere
+    within = loss_free <= budget * np.maximum(best, 0)
+    assert np.allclose(capped[within], free[within])
+    assert (loss_free > loss + 1e-12).sum() == (~within).sum() > 0

@@ -12,7 +12,13 @@ from scipy.special import expit, ndtri
 
 from xsell.errors import InputError
 from xsell.models.base import Link
-from xsell.policies.base import ActionValues, Policy, _check_unit, uniform_over_allowed
+from xsell.policies.base import (
+    ActionValues,
+    Policy,
+    _check_unit,
+    greedy_action,
+    uniform_over_allowed,
+)
 
 __all__ = ["ThompsonSampling", "win_probabilities"]
 
@@ -199,6 +205,13 @@ class ThompsonSampling(Policy):
         Probability mass spread uniformly over the allowed actions.
     grid
         Integration points per customer.
+    budget
+        Most a decision may give up to explore, as a share of the best action's expected
+        value under the posterior mean (``None``: no limit). Where Thompson sampling's
+        expected loss is larger, its distribution is mixed with the best action just
+        enough to meet the budget, so exploration happens where the actions are close and
+        a cold start costs at most this share against the model's (the propensity
+        model's, on day one) own best guess.
 
     Examples
     --------
@@ -215,6 +228,7 @@ class ThompsonSampling(Policy):
     posterior_scale: float = 0.5
     floor: float = 0.02
     grid: int = 8
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         if not self.posterior_scale > 0:
@@ -222,6 +236,8 @@ class ThompsonSampling(Policy):
         _check_unit("floor", self.floor)
         if self.grid < 4:
             raise InputError(f"`grid` must be >= 4, got {self.grid!r}")
+        if self.budget is not None and not self.budget >= 0:
+            raise InputError(f"`budget` must be >= 0 or None, got {self.budget!r}")
 
     def probabilities(self, values: ActionValues, *, n_learned: int) -> np.ndarray:
         """Win probabilities under the scaled posterior, mixed with the floor."""
@@ -237,6 +253,24 @@ class ThompsonSampling(Policy):
             link=pred.link,
             grid=self.grid,
         )
+        if self.budget is not None:
+            win = _within_budget(win, values, self.budget)
         if self.floor == 0:
             return win
         return (1.0 - self.floor) * win + self.floor * uniform_over_allowed(values.allowed())
+
+
+def _within_budget(win: np.ndarray, values: ActionValues, budget: float) -> np.ndarray:
+    """Mix ``win`` with the plug-in best action so its expected loss is at most ``budget``."""
+    ev = values.expected_value()
+    allowed = np.isfinite(ev)
+    best = greedy_action(ev)
+    rows = np.arange(len(ev))
+    ev_best = ev[rows, best]
+    gap = np.where(allowed, ev_best[:, None] - ev, 0.0)
+    loss = (win * gap).sum(axis=1)
+    cap = budget * np.maximum(ev_best, 0.0)
+    lam = np.where(loss > cap, cap / np.where(loss > 0, loss, 1.0), 1.0)
+    out = win * lam[:, None]
+    out[rows, best] += 1.0 - lam
+    return out
