@@ -135,7 +135,7 @@ def run_contender(
         return np.bincount(where[where >= 0], minlength=len(rows)).astype(np.float64)
 
     def true_values(customers: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
-        rows = pd.Index(ids).get_indexer(customers[spec.customer_id].astype(str))
+        rows = pd.Index(ids).get_indexer(pd.Index(customers[spec.customer_id].astype(str)))
         return _expected_rewards(world, customers, at, recent_contacts(rows, at))[0]
 
     def _expected_rewards(
@@ -156,7 +156,7 @@ def run_contender(
         world=world.info(),
     )
     contender: Contender = factory(setup)
-    label = name or getattr(contender, "name", type(contender).__name__)
+    label = str(name or getattr(contender, "name", type(contender).__name__))
     out: list[dict[str, Any]] = []
     for step in world.steps():
         at = step.at

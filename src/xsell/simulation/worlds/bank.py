@@ -179,10 +179,10 @@ def _catalog(contact_rules: bool) -> Catalog:
     catalog = Catalog.sample()
     if contact_rules:
         return catalog
-    data = catalog.to_dict()
+    data: dict[str, Any] = catalog.to_dict()
     data["contact_policy"] = {"max_offers": 10_000, "period_days": 30}
     data["contact_costs"] = {}
-    for prod in data["products"]:  # type: ignore[union-attr]
+    for prod in data["products"]:
         prod["cool_off_days"] = 0.0
         prod["frequency_cap"] = None
         prod["opt_out_cost"] = 0.0
