@@ -26,6 +26,7 @@ from xsell.simulation.contenders.baselines import (
     RandomOffer,
     SegmentRules,
 )
+from xsell.simulation.contenders.peers import MABWiserBandit, VowpalWabbitBandit
 from xsell.simulation.worlds.bank import BankWorld
 from xsell.simulation.worlds.base import World
 
@@ -58,7 +59,7 @@ def _agent(name: str, **params: Any) -> ContenderFactory:
     return partial(XsellAgent, name=name, **params)
 
 
-#: contenders by name (xsell's own agents, the reference policies; peers register below)
+#: contenders by name (xsell's own agents, the reference policies, the open-source peers)
 CONTENDERS: dict[str, tuple[ContenderFactory, str]] = {
     "oracle": (Oracle, "knows the true probabilities (the limit)"),
     "random": (RandomOffer, "A/B: uniform over the allowed products"),
@@ -87,6 +88,23 @@ CONTENDERS: dict[str, tuple[ContenderFactory, str]] = {
         ),
         "context-free Thompson sampling on Beta-Bernoulli arms",
     ),
+    # the peers import their library only when built (pip install 'xsell[peers]')
+    "vw-squarecb": (
+        partial(VowpalWabbitBandit, exploration="squarecb"),
+        "Vowpal Wabbit --cb_explore_adf --squarecb (open-source peer)",
+    ),
+    "vw-epsilon": (
+        partial(VowpalWabbitBandit, exploration="epsilon"),
+        "Vowpal Wabbit --cb_explore_adf --epsilon (open-source peer)",
+    ),
+    "mabwiser-linucb": (
+        partial(MABWiserBandit, policy="linucb"),
+        "MABWiser LinUCB, one ridge model per product (open-source peer)",
+    ),
+    "mabwiser-lints": (
+        partial(MABWiserBandit, policy="lints"),
+        "MABWiser LinTS, linear Thompson sampling (open-source peer)",
+    ),
 }
 
 _BANK_CONTENDERS = (
@@ -99,6 +117,10 @@ _BANK_CONTENDERS = (
     "segment-rules",
     "random",
     "no-offer",
+    "vw-squarecb",
+    "vw-epsilon",
+    "mabwiser-linucb",
+    "mabwiser-lints",
 )
 
 #: scenarios by name

@@ -9,10 +9,12 @@ from xsell.simulation.contenders.baselines import (
     RandomOffer,
     SegmentRules,
 )
+from xsell.simulation.contenders.peers import MABWiserBandit, VowpalWabbitBandit
 
 __all__ = [
     "Contender",
     "ContenderFactory",
+    "MABWiserBandit",
     "NoOffer",
     "Offers",
     "Oracle",
@@ -20,5 +22,6 @@ __all__ = [
     "RandomOffer",
     "SegmentRules",
     "Setup",
+    "VowpalWabbitBandit",
     "XsellAgent",
 ]
