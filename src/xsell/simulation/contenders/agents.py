@@ -40,9 +40,15 @@ class XsellAgent:
         model: str = "bayes_logistic",
         model_params: dict[str, Any] | None = None,
         half_life: float | None = None,
+        hold_conversions: bool = False,
         **agent_params: Any,
     ) -> None:
         self.name = name
+        self.hold_conversions = hold_conversions
+        self.window = pd.to_timedelta(
+            setup.world.get("window_days", [0.0] * len(setup.catalog.products)), unit="D"
+        )
+        self._held: list[pd.DataFrame] = []
         self.agent = Agent(
             setup.catalog,
             setup.feature_spec,
@@ -71,5 +77,19 @@ class XsellAgent:
         )
 
     def update(self, feedback: pd.DataFrame, at: pd.Timestamp) -> None:
-        """Learn conversions and opt-outs by decision id."""
-        self.agent.update(feedback[["decision_id", "conversion", "opt_out"]], at=at)
+        """Learn conversions and opt-outs by decision id.
+
+        With ``hold_conversions`` an early conversion is learned only when its decision's
+        observation window closes, together with the silent decisions of its time: learning
+        positives days before the negatives they should be weighed against biases every
+        estimate upward while a campaign is young.
+        """
+        rows = feedback[["decision_id", "conversion", "opt_out", "decided_at", "product_index"]]
+        if self.hold_conversions:
+            rows = pd.concat([*self._held, rows], ignore_index=True) if self._held else rows
+            closes = rows["decided_at"] + self.window[rows["product_index"].to_numpy()].to_numpy()
+            ready = (closes <= at).to_numpy()
+            self._held = [rows[~ready]] if (~ready).any() else []
+            rows = rows[ready]
+        if len(rows):
+            self.agent.update(rows[["decision_id", "conversion", "opt_out"]], at=at)

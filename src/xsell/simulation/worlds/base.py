@@ -134,6 +134,7 @@ class World(ABC):
             "fingerprint": self.spec.fingerprint,
             "seed": self.seed,
             "products": list(self.catalog.product_ids),
+            "window_days": [float(w) for w in self.window()],
             "segment_column": self.segment_column,
             "segment_rules": {k: list(v) for k, v in self.segment_rules.items()},
         }
