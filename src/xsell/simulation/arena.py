@@ -135,7 +135,7 @@ def run_contender(
         return np.bincount(where[where >= 0], minlength=len(rows)).astype(np.float64)
 
     def true_values(customers: pd.DataFrame, at: pd.Timestamp) -> np.ndarray:
-        rows = pd.Index(ids).get_indexer(customers[spec.customer_id].astype(str))
+        rows = pd.Index(ids).get_indexer(pd.Index(customers[spec.customer_id].astype(str)))
         return _expected_rewards(world, customers, at, recent_contacts(rows, at))[0]
 
     def _expected_rewards(
@@ -156,7 +156,7 @@ def run_contender(
         world=world.info(),
     )
     contender: Contender = factory(setup)
-    label = name or getattr(contender, "name", type(contender).__name__)
+    label = str(name or getattr(contender, "name", type(contender).__name__))
     out: list[dict[str, Any]] = []
     for step in world.steps():
         at = step.at
@@ -337,21 +337,24 @@ def _check_offers(offers: Offers, eligible: np.ndarray, name: str) -> np.ndarray
 
 def _due_feedback(state: _State, now: float) -> pd.DataFrame | None:
     """Feedback rows whose outcome is known by ``now``; fully told steps are dropped."""
-    frames = []
+    contexts = []
+    extras: dict[str, list[np.ndarray]] = {}
     keep = []
     for p in state.pending:
         due = (p.reveal <= now) & ~p.revealed
         if due.any():
             idx = np.flatnonzero(due)
-            frame = p.context.iloc[idx].copy()
+            contexts.append(p.context.iloc[idx])
             for col, values in p.extra.items():
-                frame[col] = values[idx]
-            frame["decided_at"] = pd.to_datetime(frame["decided_at"]).dt.tz_localize("UTC")
-            frames.append(frame)
+                extras.setdefault(col, []).append(values[idx])
             p.revealed[idx] = True
         if not p.revealed.all():
             keep.append(p)
     state.pending = keep
-    if not frames:
+    if not contexts:
         return None
-    return pd.concat(frames, ignore_index=True)
+    # one concatenation per column (not one column assignment per pending step)
+    context = pd.concat(contexts, ignore_index=True)
+    extra = pd.DataFrame({col: np.concatenate(parts) for col, parts in extras.items()})
+    extra["decided_at"] = pd.to_datetime(extra["decided_at"]).dt.tz_localize("UTC")
+    return pd.concat([context.drop(columns=list(extra.columns), errors="ignore"), extra], axis=1)

@@ -62,7 +62,7 @@ class XsellAgent:
     def act(self, customers: pd.DataFrame, eligible: np.ndarray, at: pd.Timestamp) -> Offers:
         """Decide with the agent (its own guardrails give the same verdict as ``eligible``)."""
         decided = self.agent.act(customers, at=at)
-        action = self._codes.get_indexer(decided["product"].astype(object))
+        action = self._codes.get_indexer(pd.Index(decided["product"].astype(object)))
         return Offers(
             action.astype(np.int64),
             decided["probability"].to_numpy(dtype=np.float64),

@@ -182,7 +182,8 @@ def _catalog(contact_rules: bool) -> Catalog:
     data = catalog.to_dict()
     data["contact_policy"] = {"max_offers": 10_000, "period_days": 30}
     data["contact_costs"] = {}
-    for prod in data["products"]:  # type: ignore[union-attr]
+    products: list[dict[str, object]] = data["products"]  # type: ignore[assignment]
+    for prod in products:
         prod["cool_off_days"] = 0.0
         prod["frequency_cap"] = None
         prod["opt_out_cost"] = 0.0
