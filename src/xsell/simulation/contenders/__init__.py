@@ -9,10 +9,12 @@ from xsell.simulation.contenders.baselines import (
     RandomOffer,
     SegmentRules,
 )
+from xsell.simulation.contenders.learners import EpsilonGreedyValue
 
 __all__ = [
     "Contender",
     "ContenderFactory",
+    "EpsilonGreedyValue",
     "NoOffer",
     "Offers",
     "Oracle",
