@@ -7,7 +7,13 @@ not contacted again until they respond or the action's cool-off passes, which gi
 null outcome. The reward is the change in the customer's lifetime value, which may be
 negative: a retention discount accepted by a customer who would have stayed anyway only
 costs money. An annoying contact can make a customer churn (the opt-out), which loses
-the catalog's average lifetime value.
+the catalog's average lifetime value (``opt_out_cost``); the arena then never contacts
+them through that channel again.
+
+The catalog's value of each action is the marketer's average ΔCLV estimate; the truth
+differs per customer (it depends on spend and on the hidden churn risk) and on average
+(a loyalty bonus loses money on most customers, a contract renewal earns more than
+estimated on Gold customers).
 """
 
 from __future__ import annotations
