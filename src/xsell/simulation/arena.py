@@ -365,8 +365,8 @@ def _due_feedback(state: _State, now: float) -> pd.DataFrame | None:
     state.pending = keep
     if not frames:
         return None
-    context = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    extra = {col: np.concatenate(parts) for col, parts in extras.items()}
-    told = pd.DataFrame(extra)
-    told["decided_at"] = told["decided_at"].dt.tz_localize("UTC")
-    return pd.concat([context.reset_index(drop=True), told], axis=1)
+    # one concatenation per column (not one column assignment per pending step)
+    context = pd.concat(frames, ignore_index=True)
+    told = pd.DataFrame({col: np.concatenate(parts) for col, parts in extras.items()})
+    told["decided_at"] = pd.to_datetime(told["decided_at"]).dt.tz_localize("UTC")
+    return pd.concat([context.drop(columns=list(told.columns), errors="ignore"), told], axis=1)

@@ -26,9 +26,12 @@ from xsell.simulation.contenders.baselines import (
     RandomOffer,
     SegmentRules,
 )
+from xsell.simulation.contenders.learners import EpsilonGreedyValue
 from xsell.simulation.contenders.peers import MABWiserBandit, VowpalWabbitBandit
 from xsell.simulation.worlds.bank import BankWorld
 from xsell.simulation.worlds.base import World
+from xsell.simulation.worlds.email import EmailWorld
+from xsell.simulation.worlds.telecom import TelecomWorld
 
 __all__ = ["CONTENDERS", "SCENARIOS", "Scenario", "get_scenario", "resolve_contenders"]
 
@@ -105,6 +108,22 @@ CONTENDERS: dict[str, tuple[ContenderFactory, str]] = {
         partial(MABWiserBandit, policy="lints"),
         "MABWiser LinTS, linear Thompson sampling (open-source peer)",
     ),
+    "beta-ucb": (
+        _agent("beta-ucb", model="beta_bernoulli", policy=UCB()),
+        "context-free UCB on Beta-Bernoulli arms (one standard deviation on the logit)",
+    ),
+    "epsilon-greedy-ctx-free": (
+        _agent(
+            "epsilon-greedy-ctx-free",
+            model="beta_bernoulli",
+            policy=EpsilonGreedy(epsilon=0.1, decay_outcomes=0, floor=0.1),
+        ),
+        "seed 002's agent: epsilon-greedy (fixed 0.1) on each arm's mean conversion rate",
+    ),
+    "epsilon-greedy-value": (
+        EpsilonGreedyValue,
+        "seed 003's EpsilonRingtail: epsilon-greedy on the mean reward per segment and action",
+    ),
 }
 
 _BANK_CONTENDERS = (
@@ -152,6 +171,28 @@ SCENARIOS: dict[str, Scenario] = {
         BankWorld,
         {"contact_rules": False},
         _BANK_CONTENDERS,
+    ),
+    "email": Scenario(
+        "email",
+        "seed 002: five email subject lines, 10,000 sends, no context, immediate feedback",
+        EmailWorld,
+        {},
+        ("oracle", "epsilon-greedy-ctx-free", "beta-thompson", "beta-ucb", "random"),
+        size_param="sends",
+    ),
+    "telecom": Scenario(
+        "telecom",
+        "seed 003: events trigger a next-best action; delays, cool-offs, reward is ΔCLV",
+        TelecomWorld,
+        {},
+        (
+            "oracle",
+            "xsell",
+            "beta-thompson",
+            "epsilon-greedy-value",
+            "segment-rules",
+            "random",
+        ),
     ),
 }
 

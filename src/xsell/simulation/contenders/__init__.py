@@ -9,11 +9,13 @@ from xsell.simulation.contenders.baselines import (
     RandomOffer,
     SegmentRules,
 )
+from xsell.simulation.contenders.learners import EpsilonGreedyValue
 from xsell.simulation.contenders.peers import MABWiserBandit, VowpalWabbitBandit
 
 __all__ = [
     "Contender",
     "ContenderFactory",
+    "EpsilonGreedyValue",
     "MABWiserBandit",
     "NoOffer",
     "Offers",
