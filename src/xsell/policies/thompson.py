@@ -212,6 +212,13 @@ class ThompsonSampling(Policy):
         enough to meet the budget, so exploration happens where the actions are close and
         a cold start costs at most this share against the model's (the propensity
         model's, on day one) own best guess.
+    warmup
+        Outcomes learned before exploration is at full strength: the budget and the floor
+        grow in proportion to ``n_learned / warmup`` until then (0: full strength from the
+        start). Before the first outcome the policy is the model's best guess, which on day
+        one is the propensity model's: exploring then would cost value while what it
+        buys arrives only once the first observation windows close (conservative
+        exploration, Wu et al., 2016). Needs a ``budget``.
 
     Examples
     --------
@@ -229,6 +236,7 @@ class ThompsonSampling(Policy):
     floor: float = 0.02
     grid: int = 8
     budget: float | None = None
+    warmup: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.posterior_scale > 0:
@@ -238,6 +246,22 @@ class ThompsonSampling(Policy):
             raise InputError(f"`grid` must be >= 4, got {self.grid!r}")
         if self.budget is not None and not self.budget >= 0:
             raise InputError(f"`budget` must be >= 0 or None, got {self.budget!r}")
+        if not self.warmup >= 0:
+            raise InputError(f"`warmup` must be >= 0, got {self.warmup!r}")
+        if self.warmup > 0 and self.budget is None:
+            raise InputError("`warmup` needs a `budget` (exploration to grow into)")
+
+    def strength(self, n_learned: int) -> float:
+        """Share of the budget and floor in force after ``n_learned`` outcomes.
+
+        Examples
+        --------
+        >>> ThompsonSampling(budget=0.01, warmup=1000).strength(250)
+        0.25
+        """
+        if self.warmup == 0:
+            return 1.0
+        return min(1.0, n_learned / self.warmup)
 
     def probabilities(self, values: ActionValues, *, n_learned: int) -> np.ndarray:
         """Win probabilities under the scaled posterior, mixed with the floor."""
@@ -253,11 +277,13 @@ class ThompsonSampling(Policy):
             link=pred.link,
             grid=self.grid,
         )
+        strength = self.strength(n_learned)
         if self.budget is not None:
-            win = _within_budget(win, values, self.budget)
-        if self.floor == 0:
+            win = _within_budget(win, values, self.budget * strength)
+        floor = self.floor * strength
+        if floor == 0:
             return win
-        return (1.0 - self.floor) * win + self.floor * uniform_over_allowed(values.allowed())
+        return (1.0 - floor) * win + floor * uniform_over_allowed(values.allowed())
 
 
 def _within_budget(win: np.ndarray, values: ActionValues, budget: float) -> np.ndarray:

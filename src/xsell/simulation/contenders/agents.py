@@ -29,6 +29,10 @@ class XsellAgent:
         Name in the results.
     policy, model, model_params, half_life, prior
         As for :class:`xsell.Agent`.
+    hold_conversions
+        Learn each decision when its observation window closes, conversions included
+        (default), as xsell's learner does; ``False`` learns a conversion as soon as it is
+        reported, which biases a young campaign's estimates upward.
     """
 
     def __init__(
@@ -40,7 +44,7 @@ class XsellAgent:
         model: str = "bayes_logistic",
         model_params: dict[str, Any] | None = None,
         half_life: float | None = None,
-        hold_conversions: bool = False,
+        hold_conversions: bool = True,
         **agent_params: Any,
     ) -> None:
         self.name = name
