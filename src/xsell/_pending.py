@@ -124,18 +124,23 @@ class PendingDecisions:
             out.append(np.where(keys[pos] == key, slots[pos], -1))
         return out
 
-    def lookup(self, ids: Sequence[str]) -> np.ndarray:
-        """Slots of these decisions; :class:`UnknownDecisionError` naming any unknown id."""
+    def lookup(
+        self, ids: Sequence[str], parsed: tuple[IdParts, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Slots of these decisions; :class:`UnknownDecisionError` naming any unknown id.
+
+        ``parsed`` is what :func:`~xsell.decision_ids.parse_ids` gives for ``ids``, if known.
+        """
         if self._unindexed:
             self._index()
-        parts, ok = parse_ids(ids)
+        parts, ok = parse_ids(ids) if parsed is None else parsed
         slots = np.full(len(ok), -1, dtype=np.int64)
         for cand in self._matches(parts.key):
             s = np.where(cand >= 0, cand, 0)
             good = (slots < 0) & (cand >= 0) & self.live[s] & (self.key[s] == parts.key)
             good &= (self.ms[s] == parts.ms) & (self.tail[s] == parts.tail)
             slots[good] = cand[good]
-        ok &= slots >= 0
+        ok = ok & (slots >= 0)
         if not ok.all():
             unknown = [str(i) for i, good in zip(ids, ok.tolist(), strict=True) if not good]
             raise UnknownDecisionError(

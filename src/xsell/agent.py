@@ -517,8 +517,11 @@ class Agent:
             m = np.arange(len(keep))
             X, E, P = design.X, design.E[m, col, :], design.propensity[m, col]
         else:
-            ids = batch.decision_ids or []
-            slots = self.pending.lookup(ids if len(keep) == len(ids) else [ids[i] for i in keep])
+            ids, parsed = batch.decision_ids or [], batch.parsed_ids
+            if len(keep) != len(ids):
+                ids = [ids[i] for i in keep.tolist()]
+                parsed = None if parsed is None else (parsed[0].take(keep), parsed[1][keep])
+            slots = self.pending.lookup(ids, parsed)
             X, E, P = self.pending.X[slots], self.pending.E[slots], self.pending.P[slots]
             arm = self.pending.arm[slots]
         # the model's view: each row's own arm holds its inputs
