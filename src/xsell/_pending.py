@@ -91,7 +91,9 @@ class PendingDecisions:
             keys = self.key[slots]
             # a decision made again (a retried call gives the same id) keeps only its newest
             # slot; a twin shares the decision time, so most batches need no search at all
-            shared_time = self.live & np.isin(self.ms, np.unique(self.ms[slots]))
+            ms = self.ms[slots]
+            times = ms[:1] if (ms == ms[0]).all() else np.unique(ms)
+            shared_time = self.live & np.isin(self.ms, times)
             shared_time[slots] = False
             candidates = self._matches(keys) if shared_time.any() else []
             for cand in candidates:
@@ -99,7 +101,9 @@ class PendingDecisions:
                 twin = (cand >= 0) & (c != slots) & (self.key[c] == keys)
                 twin &= (self.ms[c] == self.ms[slots]) & (self.tail[c] == self.tail[slots])
                 self.live[c[twin]] = False
-            order = np.argsort(keys, kind="stable")
+            order = np.argsort(keys)
+            if (keys[order[1:]] == keys[order[:-1]]).any():  # ties keep their order (rare)
+                order = np.argsort(keys, kind="stable")
             self._runs.append((keys[order], slots[order]))
             while len(self._runs) >= 2 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
                 self._runs[-2:] = [self._merge(self._runs[-2], self._runs[-1])]
