@@ -144,9 +144,13 @@ class BayesianLogisticRegression:
         # synchronisation, which stalls for milliseconds when the other core is busy.
         if design.n == 0:
             return self
+        if arm.min() < 0 or arm.max() >= self.n_arms:
+            raise InputError(f"`arm` must be in [0, {self.n_arms}), got {arm.min()}..{arm.max()}")
         Z = design.X
         if self.n_inputs > self.n_shared:
-            Z = np.hstack([Z, design.E[np.arange(design.n), arm, :]])
+            n, K, e = design.E.shape
+            own = np.take(design.E.reshape(n * K, e), np.arange(n) * K + arm, axis=0)
+            Z = np.hstack([Z, own])
         with single_threaded_blas():
             self._laplace(arm, Z, y)
         return self
@@ -159,7 +163,7 @@ class BayesianLogisticRegression:
         ends = np.cumsum(counts)
         bounds = list(zip((ends - counts).tolist(), ends.tolist(), strict=True))
         order = np.argsort(arm, kind="stable")
-        Zs, ys = Z[order], y[order]
+        Zs, ys = np.take(Z, order, axis=0), y[order]
         D = Z.shape[1]
         m0 = self.mean_[arms]
         P0 = self.prec_[arms]
