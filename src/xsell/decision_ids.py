@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from xsell._rng import keyed_uniform
 
-__all__ = ["IdParts", "format_ids", "make_ids", "parse_ids"]
+__all__ = ["IdParts", "format_ids", "make_ids", "parse_id_column", "parse_ids"]
 
 _HEX = np.array([f"{i:02x}" for i in range(256)], dtype="S2")
 _NIBBLE = np.full(256, 255, dtype=np.uint8)
@@ -35,6 +35,10 @@ class IdParts:
     ms: np.ndarray  # uint64: milliseconds since the epoch (48 bits used)
     key: np.ndarray  # uint64: hash of what is decided
     tail: np.ndarray  # uint64: 16 more bits of hash
+
+    def take(self, index: np.ndarray) -> IdParts:
+        """The parts of the ids at ``index`` (positions or a boolean mask)."""
+        return IdParts(self.ms[index], self.key[index], self.tail[index])
 
 
 def _bits(seed: int, keys: np.ndarray, draw: int) -> np.ndarray:
@@ -72,6 +76,31 @@ def format_ids(parts: IdParts) -> list[str]:
     return [str(s) for s in _to_strings(parts).tolist()]
 
 
+def _from_bytes(raw: np.ndarray) -> IdParts:
+    """Parts of ids given as their 16 bytes each, shape (n, 16)."""
+    n = len(raw)
+    # three big-endian uint64 words: 2 zero bytes + 6 of ms, 8 of key, 6 zero bytes + 2 of tail
+    words = np.zeros((n, 24), dtype=np.uint8)
+    words[:, 2:8] = raw[:, :6]
+    words[:, 8:16] = raw[:, 6:14]
+    words[:, 22:24] = raw[:, 14:16]
+    v = words.view(">u8")
+    return IdParts(v[:, 0].astype(np.uint64), v[:, 1].astype(np.uint64), v[:, 2].astype(np.uint64))
+
+
+def _from_hex(text: str, n: int) -> IdParts | None:
+    """Parts of ``n`` ids written back to back as 32 hex digits each, or ``None`` if
+    ``text`` is anything else."""
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return None
+    # fromhex skips whitespace between digit pairs: 16 bytes per 32 characters rules it out
+    if len(text) != 32 * n or len(raw) != 16 * n:
+        return None
+    return _from_bytes(np.frombuffer(raw, dtype=np.uint8).reshape(n, 16))
+
+
 def parse_ids(ids: Sequence[str]) -> tuple[IdParts, np.ndarray]:
     """Parse id strings; also returns which were well-formed (32 hex digits).
 
@@ -81,6 +110,63 @@ def parse_ids(ids: Sequence[str]) -> tuple[IdParts, np.ndarray]:
     >>> ok.tolist(), hex(int(parts.ms[0]))
     ([True, False], '0x19b8d627a80')
     """
+    n = len(ids)
+    # fast path, when every id is well-formed: one C-level hex decode of all of them
+    try:
+        text = "".join(ids) if set(map(len, ids)) == {32} else None
+    except TypeError:
+        text = None
+    parts = None if text is None else _from_hex(text, n)
+    if parts is not None:
+        return parts, np.ones(n, dtype=bool)
+    return _parse_each(ids)
+
+
+def parse_id_column(ids: pd.Series) -> tuple[IdParts, np.ndarray] | None:
+    """:func:`parse_ids` of a column of well-formed ids read straight from its Arrow buffer
+    (no Python string per id), or ``None`` if the column has no such buffer or any id is
+    not 32 hex digits.
+
+    Examples
+    --------
+    >>> parts, ok = parse_id_column(pd.Series(["019b8d627a8014490dd40dced8002077"], dtype="str"))
+    >>> ok.tolist(), hex(int(parts.ms[0]))
+    ([True], '0x19b8d627a80')
+    >>> parse_id_column(pd.Series(["019b8d627a8014490dd40dced8002077", "nope"], dtype="str"))
+    """
+    text = _arrow_text(ids)
+    parts = None if text is None else _from_hex(text, len(ids))
+    return None if parts is None else (parts, np.ones(len(ids), dtype=bool))
+
+
+def _arrow_text(ids: pd.Series) -> str | None:
+    """All ids of an Arrow-backed string column without nulls, concatenated, or ``None``."""
+    to_arrow = getattr(ids.array, "__arrow_array__", None)
+    if to_arrow is None:
+        return None
+    chunked = to_arrow()
+    if chunked.null_count or not (
+        pa.types.is_string(chunked.type) or pa.types.is_large_string(chunked.type)
+    ):
+        return None
+    text = []
+    for chunk in chunked.chunks:
+        if len(chunk) == 0:
+            continue
+        offsets_type = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        _, offsets_buf, data = chunk.buffers()
+        offsets = np.frombuffer(offsets_buf, dtype=offsets_type)[
+            chunk.offset : chunk.offset + len(chunk) + 1
+        ]
+        if (np.diff(offsets) != 32).any():
+            return None
+        lo, hi = int(offsets[0]), int(offsets[-1])
+        # latin-1 maps every byte to one character: a non-ASCII byte is then a non-hex digit
+        text.append(bytes(memoryview(data)[lo:hi]).decode("latin-1"))
+    return "".join(text)
+
+
+def _parse_each(ids: Sequence[str]) -> tuple[IdParts, np.ndarray]:
     n = len(ids)
     try:
         raw = np.asarray(ids, dtype="S32")

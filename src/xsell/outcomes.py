@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
+from xsell.decision_ids import IdParts, parse_id_column, parse_ids
 from xsell.errors import InputError, SchemaError
 from xsell.records import OfferResult
 
@@ -35,14 +37,18 @@ class OutcomeBatch:
         Rows whose decision offered nothing (skipped by the product models).
     conversion, opt_out
         Labels as floats; ``opt_out`` is NaN where unknown, or ``None`` if not given.
+    parsed_ids
+        ``decision_ids`` parsed, and which were well-formed (as
+        :func:`~xsell.decision_ids.parse_ids` gives them), or ``None``.
     """
 
-    decision_ids: list[str] | None
+    decision_ids: Sequence[str] | None
     context: pd.DataFrame | None
     product: np.ndarray | None
     no_offer: np.ndarray
     conversion: np.ndarray
     opt_out: np.ndarray | None
+    parsed_ids: tuple[IdParts, np.ndarray] | None = None
 
 
 def _check_labels(v: np.ndarray, col: str, *, required: bool) -> np.ndarray:
@@ -61,10 +67,19 @@ def _column_labels(df: pd.DataFrame, col: str, *, required: bool) -> np.ndarray:
     s = df[col]
     if not (pd.api.types.is_numeric_dtype(s.dtype) or s.dtype == bool or s.dtype == "boolean"):
         raise SchemaError(f"`outcomes` column {col!r} must be 0/1, got dtype {s.dtype}")
-    return _check_labels(s.to_numpy(dtype=np.float64, na_value=np.nan), col, required=required)
+    if isinstance(s.dtype, np.dtype):  # NumPy-backed: missing is NaN already, no scan for NA
+        v = s.to_numpy().astype(np.float64)
+    else:
+        v = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    return _check_labels(v, col, required=required)
 
 
-def _unique(ids: list[str]) -> None:
+def _unique(ids: Sequence[str], parsed: tuple[IdParts, np.ndarray] | None = None) -> None:
+    # well-formed ids with distinct keys are distinct strings; anything else compares strings
+    if parsed is not None and parsed[1].all():
+        keys = np.sort(parsed[0].key)
+        if not (keys[1:] == keys[:-1]).any():
+            return
     if len(set(ids)) != len(ids):
         seen: set[str] = set()
         dup = next(i for i in ids if i in seen or seen.add(i))  # type: ignore[func-returns-value]
@@ -119,9 +134,16 @@ def parse_outcomes(outcomes: object, model_inputs: Sequence[str]) -> OutcomeBatc
     if "decision_id" not in df.columns:
         raise SchemaError("`outcomes` needs a 'decision_id' column, or 'product' with full context")
     col = df["decision_id"]
-    ids = col.tolist() if pd.api.types.is_string_dtype(col.dtype) else [str(i) for i in col]
-    _unique(ids)
+    ids: Sequence[str]
+    parsed = parse_id_column(col)
+    if parsed is not None:
+        # the Arrow-backed array itself: its strings are only made if an error names one
+        ids = cast("Sequence[str]", col.array)
+    else:
+        ids = col.tolist() if pd.api.types.is_string_dtype(col.dtype) else [str(i) for i in col]
+        parsed = parse_ids(ids)
+    _unique(ids, parsed)
     no_offer = (
         pd.isna(df["product"]).to_numpy() if "product" in df.columns else np.zeros(len(df), bool)
     )
-    return OutcomeBatch(ids, None, None, no_offer, conv, opt)
+    return OutcomeBatch(ids, None, None, no_offer, conv, opt, parsed)

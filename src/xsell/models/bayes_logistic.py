@@ -77,6 +77,23 @@ class BayesianLogisticRegression:
         self.n_seen_ = np.zeros(prior_mean.shape[0], dtype=np.int64)
 
     @property
+    def cov_(self) -> np.ndarray:
+        """Posterior covariances (K, D, D): the precisions' inverses, made when first read
+        after an update (many updates may come between two reads)."""
+        if self._stale.any():
+            arms = np.flatnonzero(self._stale)
+            with single_threaded_blas():
+                cov = np.linalg.inv(self.prec_[arms])
+            self._cov[arms] = 0.5 * (cov + cov.transpose(0, 2, 1))
+            self._stale[:] = False
+        return self._cov
+
+    @cov_.setter
+    def cov_(self, cov: np.ndarray) -> None:
+        self._cov = cov
+        self._stale = np.zeros(len(cov), dtype=bool)
+
+    @property
     def n_arms(self) -> int:
         """Number of arms ``K``."""
         return int(self.mean_.shape[0])
@@ -127,46 +144,60 @@ class BayesianLogisticRegression:
         # synchronisation, which stalls for milliseconds when the other core is busy.
         if design.n == 0:
             return self
+        if arm.min() < 0 or arm.max() >= self.n_arms:
+            raise InputError(f"`arm` must be in [0, {self.n_arms}), got {arm.min()}..{arm.max()}")
         Z = design.X
         if self.n_inputs > self.n_shared:
-            Z = np.hstack([Z, design.E[np.arange(design.n), arm, :]])
+            n, K, e = design.E.shape
+            own = np.take(design.E.reshape(n * K, e), np.arange(n) * K + arm, axis=0)
+            Z = np.hstack([Z, own])
         with single_threaded_blas():
             self._laplace(arm, Z, y)
         return self
 
     def _laplace(self, arm: np.ndarray, Z: np.ndarray, y: np.ndarray) -> None:
         """Newton steps to every touched arm's MAP at once (rows sorted by arm, not padded)."""
+        counts = np.bincount(arm, minlength=self.n_arms)
+        arms = np.flatnonzero(counts)
+        counts = counts[arms]
+        ends = np.cumsum(counts)
+        bounds = list(zip((ends - counts).tolist(), ends.tolist(), strict=True))
         order = np.argsort(arm, kind="stable")
-        arms, starts, counts = np.unique(arm[order], return_index=True, return_counts=True)
-        Zs, ys = Z[order], y[order]
-        group = np.repeat(np.arange(len(arms)), counts)
+        Zs, ys = np.take(Z, order, axis=0), y[order]
+        D = Z.shape[1]
         m0 = self.mean_[arms]
         P0 = self.prec_[arms]
         w = m0.copy()
+        logits = np.empty(len(ys))
+        # per row: its inputs times its curvature, then its residual; one GEMM per arm of its
+        # rows with these gives that arm's data Hessian and gradient together
+        WR = np.empty((len(ys), D + 1))
+        HG = np.empty((len(arms), D, D + 1))
 
-        def hessians(p: np.ndarray) -> np.ndarray:
-            H = P0.copy()
-            curv = p * (1.0 - p)
-            for a, (s, n) in enumerate(zip(starts.tolist(), counts.tolist(), strict=True)):
-                Za = Zs[s : s + n]
-                H[a] += (Za.T * curv[s : s + n]) @ Za
-            return np.asarray(H)
+        def probabilities(w: np.ndarray) -> np.ndarray:
+            for a, (lo, hi) in enumerate(bounds):
+                np.matmul(Zs[lo:hi], w[a], out=logits[lo:hi])
+            return np.asarray(expit(logits))
+
+        def hessians_gradients(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            np.multiply(Zs, (p * (1.0 - p))[:, None], out=WR[:, :D])
+            np.subtract(ys, p, out=WR[:, D])
+            for a, (lo, hi) in enumerate(bounds):
+                np.matmul(Zs[lo:hi].T, WR[lo:hi], out=HG[a])
+            return P0 + HG[:, :, :D], HG[:, :, D].copy()
 
         for _ in range(self.max_newton):
-            p = expit(np.einsum("nd,nd->n", Zs, w[group]))
-            resid = np.add.reduceat(Zs * (ys - p)[:, None], starts, axis=0)
+            H, resid = hessians_gradients(probabilities(w))
             g = np.einsum("ade,ae->ad", P0, w - m0) - resid
-            H = hessians(p)
             step = np.linalg.solve(H, g[:, :, None])[:, :, 0]
             w -= step
             if np.max(np.abs(step)) < self.tol:
                 break
         # the posterior precision: the Hessian at the MAP itself
-        H = hessians(expit(np.einsum("nd,nd->n", Zs, w[group])))
-        cov = np.linalg.inv(H)
+        H = hessians_gradients(probabilities(w))[0]
         self.mean_[arms] = w
         self.prec_[arms] = H
-        self.cov_[arms] = 0.5 * (cov + cov.transpose(0, 2, 1))
+        self._stale[arms] = True
         self.n_seen_[arms] += counts
 
     def decay(self, factor: float) -> None:
