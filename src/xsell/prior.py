@@ -40,7 +40,7 @@ class WarmStartPrior:
 
     intercept_sd: float = 0.3
     propensity_sd: float = 0.5
-    feature_sd: float = 0.05
+    feature_sd: float = 0.15
     missing_sd: float = 0.5
     opt_out_rate: float = 0.003
     opt_out_sd: float = 0.3
