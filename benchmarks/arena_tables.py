@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xsell.simulation.metrics import early, interval, summary
+from xsell.simulation.metrics import early, interval, paired, summary
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -49,6 +49,19 @@ def table(folder: Path) -> str:
             f"{_f(r.value, r.value_ci)} | {_f(r.expected_reward, r.expected_reward_ci)} | "
             f"{_f(r.regret, r.regret_ci)} | {_f(r.expected_reward_vs_xsell, r.expected_reward_vs_xsell_ci)} |"
         )
+    if "no-offer" in set(steps["contender"]):
+        inc = paired(steps, "no-offer", "purchases").set_index("contender")
+        lines += [
+            "",
+            "Purchases caused (any product, beyond the no-offer arm on the same customers, "
+            "paired): "
+            + ", ".join(
+                f"{c} {_f(inc.loc[c, 'difference'], inc.loc[c, 'ci'])}"
+                for c in inc.index
+                if c != "no-offer"
+            )
+            + ".",
+        ]
     first = early(steps, 0.05, "expected_reward").pivot(
         index="seed", columns="contender", values="expected_reward"
     )

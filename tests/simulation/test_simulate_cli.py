@@ -17,7 +17,7 @@ runner = CliRunner()
 def test_simulate_writes_every_output(tmp_path: Path) -> None:
     out = tmp_path / "bank"
     args = ["simulate", "--customers", "400", "--seeds", "2", "--jobs", "1", "--out", str(out)]
-    args += ["--contenders", "oracle,xsell,propensity-greedy"]
+    args += ["--contenders", "oracle,xsell,propensity-greedy,no-offer"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     for name in ("steps.parquet", "steps.csv", "summary.csv", "fairness.csv", "run.json"):
@@ -25,7 +25,7 @@ def test_simulate_writes_every_output(tmp_path: Path) -> None:
     for name in ("cumulative.png", "traffic.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     steps = pd.read_parquet(out / "steps.parquet")
-    assert set(steps["contender"]) == {"oracle", "xsell", "propensity-greedy"}
+    assert set(steps["contender"]) == {"oracle", "xsell", "propensity-greedy", "no-offer"}
     assert set(steps["seed"]) == {1001, 1002}
     pd.testing.assert_frame_equal(
         steps.drop(columns="at"),
@@ -34,6 +34,7 @@ def test_simulate_writes_every_output(tmp_path: Path) -> None:
     )
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "propensity-greedy" in html
+    assert "purchases vs no-offer" in html
     assert "<script" not in html  # self-contained and static
     run = json.loads((out / "run.json").read_text())
     assert run["worlds"][0]["fingerprint"] and run["seeds"] == [1001, 1002]

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from xsell.simulation.metrics import METRICS, cumulative, early, fairness, summary
+from xsell.simulation.metrics import METRICS, cumulative, early, fairness, paired, summary
 from xsell.simulation.runner import ArenaResult
 
 __all__ = ["write_outputs"]
@@ -102,6 +102,11 @@ def summary_table(result: ArenaResult, reference: str = "xsell") -> pd.DataFrame
     ]
     table["regret"] = [_fmt(m, h) for m, h in zip(s["regret"], s["regret_ci"], strict=True)]
     table["opt-outs"] = [_fmt(m, h) for m, h in zip(s["opt_outs"], s["opt_outs_ci"], strict=True)]
+    if "no-offer" in result.contenders:
+        extra = paired(result.steps, "no-offer", "purchases").set_index("contender")
+        table["purchases vs no-offer (paired)"] = [
+            _fmt(extra.loc[c, "difference"], extra.loc[c, "ci"]) for c in s["contender"]
+        ]
     col = f"expected_reward_vs_{reference}"
     if col in s.columns:
         table[f"expected value vs {reference} (paired)"] = [
@@ -196,7 +201,9 @@ run time {result.seconds:,.0f} s. Every policy met the same customers with the s
 (common random numbers). Intervals are 95 % over seeds. <i>Value</i> is what the
 conversions earned; <i>expected value</i> is the true expected reward of the actions taken
 (value minus expected opt-out and contact costs), free of the luck of the draws, and the
-paired column compares it with xsell's default seed by seed. <i>Regret</i> is the oracle's
+paired column compares it with xsell's default seed by seed. <i>Purchases vs no-offer</i> are
+the purchases of any product (organic ones included) beyond those of the no-offer arm on the
+same customers: the uptake the offers caused. <i>Regret</i> is the oracle's
 expected reward on the same customers minus the policy's.</p>
 <p>Command: <code>{html.escape(str(run.get("command", "")))}</code></p>
 <h2>Results</h2>
