@@ -20,7 +20,14 @@ from xsell.errors import SchemaError
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
 
-__all__ = ["NO_CHANNEL", "GuardrailResult", "consent_flags", "evaluate_guardrails", "reason_labels"]
+__all__ = [
+    "NO_CHANNEL",
+    "GuardrailResult",
+    "consent_flags",
+    "contact_blocks",
+    "evaluate_guardrails",
+    "reason_labels",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,29 @@ def evaluate_guardrails(
     if history is not None and n:
         contacts_left -= _contact_rules(customers, catalog, spec, at, history, block)
     return GuardrailResult(reason == 0, reason, labels, np.maximum(contacts_left, 0))
+
+
+def contact_blocks(
+    customer_ids: np.ndarray, catalog: Catalog, *, at: datetime, history: ContactHistory
+) -> np.ndarray:
+    """Only the contact rules (cool-off, frequency cap, contact limit) for these customers.
+
+    Returns an (n, K) array of the first contact rule blocking each product, ``""`` where
+    none does. The decision log calls it, under a per-customer lock, before it records a
+    delivery.
+    """
+    ids = pd.Series(np.asarray(customer_ids, dtype=object).astype(str), name="customer_id")
+    n, K = len(ids), len(catalog.products)
+    labels = ("", "cool-off period", "frequency cap", "contact limit")
+    reason = np.zeros((n, K), dtype=np.int16)
+
+    def block(k: int, mask: np.ndarray, label: str) -> None:
+        col = reason[:, k]
+        col[(col == 0) & mask] = labels.index(label)
+
+    if n:
+        _contact_rules(ids.to_frame(), catalog, FeatureSpec(), at, history, block)
+    return np.asarray(labels, dtype=object)[reason]
 
 
 def _contact_rules(customers, catalog, spec, at, history, block) -> np.ndarray:  # type: ignore[no-untyped-def]

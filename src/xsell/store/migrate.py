@@ -1,0 +1,53 @@
+"""Schema migrations: Alembic scripts shipped inside the package, run programmatically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine
+
+from xsell.store.engine import make_engine, write_transaction
+from xsell.store.tables import Base
+
+__all__ = ["MIGRATIONS", "migrate", "schema_diff"]
+
+#: folder of the Alembic environment and its revisions
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def migrate(url: str | Engine | None = None, revision: str = "head") -> None:
+    """Bring the database at ``url`` (or this engine) up to ``revision`` (default: the newest).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     migrate(f"sqlite:///{os.path.join(d, 'log.db')}")
+    """
+    engine = url if isinstance(url, Engine) else make_engine(url)
+    cfg = _config()
+    try:
+        with write_transaction(engine) as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+    finally:
+        if not isinstance(url, Engine):
+            engine.dispose()
+
+
+def schema_diff(engine: Engine) -> list[Any]:
+    """What Alembic's autogenerate finds between the tables and the database (empty: none)."""
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(ctx, Base.metadata))
