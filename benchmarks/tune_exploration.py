@@ -7,6 +7,11 @@ when outcomes are learned (``hold``: at window close; otherwise conversions on a
 in the policy (greedy, full-strength Thompson sampling, Thompson within a budget).
 
     .venv/bin/python benchmarks/tune_exploration.py --scenario bank --customers 20000 --seeds 11 12
+
+With ``--feature-sds`` the variants are instead the default agent under priors whose
+customer-feature standard deviation takes each value given::
+
+    .venv/bin/python benchmarks/tune_exploration.py --scenario bank-cold --feature-sds 0.05 0.1 0.15 0.3
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import pandas as pd
 
 from xsell.agent import default_policy
 from xsell.policies import Greedy, ThompsonSampling
+from xsell.prior import WarmStartPrior
 from xsell.simulation.contenders import PropensityGreedy, XsellAgent
 from xsell.simulation.metrics import early
 from xsell.simulation.runner import run_arena
@@ -41,11 +47,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--customers", type=int, default=20_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[11, 12])
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--feature-sds", type=float, nargs="*", default=None)
     args = p.parse_args(argv)
     if any(s >= 1001 for s in args.seeds):
         raise SystemExit("tuning uses seeds below 1001 (those are kept for the reported runs)")
     factories = {"propensity-greedy": PropensityGreedy}
-    for name, params in VARIANTS.items():
+    variants = (
+        {f"feature sd {sd:g}": {"prior": WarmStartPrior(feature_sd=sd)} for sd in args.feature_sds}
+        if args.feature_sds
+        else VARIANTS
+    )
+    for name, params in variants.items():
         factories[name] = partial(XsellAgent, name=name, **params)
     result = run_arena(
         args.scenario,
