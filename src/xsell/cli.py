@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from xsell.agent import Agent
+from xsell.agent import Agent, default_policy
 from xsell.catalog.loader import load_catalog
 from xsell.catalog.product import Catalog
 from xsell.errors import XsellError
-from xsell.policies import EpsilonGreedy, Greedy, Policy, ThompsonSampling
+from xsell.policies import EpsilonGreedy, Greedy, Policy
 from xsell.simulation.bank import SampleBank, sample_feature_spec
 from xsell.simulation.loop import Round, run_rounds
 
@@ -48,7 +48,7 @@ def _clean_errors(fn: F) -> F:
 
 
 POLICIES: dict[str, Callable[[], Policy]] = {
-    "thompson": ThompsonSampling,
+    "thompson": default_policy,
     "epsilon-greedy": EpsilonGreedy,
     "greedy": Greedy,
 }
