@@ -210,3 +210,39 @@ def test_peers_are_bank_defaults_and_imported_lazily() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_second_knobs_reach_the_libraries() -> None:
+    from xsell.simulation.contenders import peers
+
+    built: list[Any] = []
+
+    def keep(factory: Any) -> Any:
+        def build(setup: Setup) -> Any:
+            built.append(factory(setup))
+            return built[-1]
+
+        return build
+
+    world = BankWorld(seed=2, customers=100, days=1)
+    for exploration, default in (
+        ("squarecb", peers.DEFAULT_VW_SQUARECB_LEARNING_RATE),
+        ("epsilon", peers.DEFAULT_VW_EPSILON_LEARNING_RATE),
+    ):
+        run_contender(world, keep(lambda s, e=exploration: VowpalWabbitBandit(s, exploration=e)))
+        assert f" -l {default:g} " in built[-1].args
+        run_contender(
+            world,
+            keep(lambda s, e=exploration: VowpalWabbitBandit(s, exploration=e, learning_rate=0.1)),
+        )
+        assert " -l 0.1 " in built[-1].args
+    for policy, default in (
+        ("linucb", peers.DEFAULT_LINUCB_L2_LAMBDA),
+        ("lints", peers.DEFAULT_LINTS_L2_LAMBDA),
+    ):
+        run_contender(world, keep(lambda s, p=policy: MABWiserBandit(s, policy=p)))
+        assert built[-1].mab.learning_policy.l2_lambda == default
+        run_contender(world, keep(lambda s, p=policy: MABWiserBandit(s, policy=p, l2_lambda=10)))
+        assert built[-1].mab.learning_policy.l2_lambda == 10
+    with pytest.raises(InputError, match="learning_rate"):
+        run_contender(world, lambda s: VowpalWabbitBandit(s, learning_rate=0))
