@@ -187,6 +187,50 @@ def check_catalog(path: Annotated[Path, typer.Argument(help="Catalog YAML file."
     console.print(f"{path}: {len(cat.products)} products OK ({', '.join(cat.product_ids)})")
 
 
+@app.command()
+@_clean_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
+    database_url: Annotated[
+        str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
+    ] = None,
+    key_file: Annotated[
+        Path, typer.Option(help="Where a generated API key is written when none is configured.")
+    ] = Path("xsell-api-key.txt"),
+) -> None:
+    """Run the HTTP API (uvicorn) on SQLite with the sample catalog, or on $XSELL_DATABASE_URL.
+
+    API keys come from $XSELL_API_KEYS (plain, hashed on load) or $XSELL_API_KEY_HASHES
+    (SHA-256 digests). With neither, a key is generated and written to ``--key-file``
+    (mode 600); it is never printed or logged.
+    """
+    import os
+    import secrets
+
+    import uvicorn
+
+    from xsell.service.settings import hash_key
+
+    if database_url is not None:
+        os.environ["XSELL_DATABASE_URL"] = database_url
+    if not (os.environ.get("XSELL_API_KEYS") or os.environ.get("XSELL_API_KEY_HASHES")):
+        key = secrets.token_urlsafe(32)
+        key_file.touch(mode=0o600)
+        key_file.write_text(key + "\n")
+        os.environ["XSELL_API_KEY_HASHES"] = hash_key(key)
+        err.print(f"API key written to {key_file} (send it in the X-API-Key header)")
+    uvicorn.run(
+        "xsell.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()
 

@@ -24,6 +24,8 @@ from xsell.store.tables import (
     Contact,
     CustomerLock,
     Decision,
+    DecisionRequest,
+    Explanation,
     OutcomeEvent,
     ProtectedAttributes,
 )
@@ -113,6 +115,8 @@ class DecisionLog:
         *,
         traffic_group: str = "default",
         customers: pd.DataFrame | None = None,
+        explanations: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
     ) -> int:
         """Append the decisions ``agent.act`` returned; returns how many were recorded.
 
@@ -193,6 +197,21 @@ class DecisionLog:
                 if protected:
                     conn.execute(insert(ProtectedAttributes), protected)
                 insert_contacts(conn, contacts, self.rules)
+                if explanations is not None:
+                    texts = [
+                        {"decision_id": i, "text": str(t)}
+                        for i, t in zip(ids, explanations, strict=True)
+                    ]
+                    conn.execute(insert(Explanation), texts)
+                if idempotency_key is not None:
+                    conn.execute(
+                        insert(DecisionRequest),
+                        {
+                            "idempotency_key": idempotency_key,
+                            "created_at": self._now(),
+                            "decision_ids": ids,
+                        },
+                    )
         except IntegrityError:
             raise InputError(
                 "`decisions` repeats a decision id already in the log; decisions are "
@@ -234,6 +253,15 @@ class DecisionLog:
                 f"`decision_id` names {len(unknown)} decision(s) not in the log: {unknown[:5]}"
             )
         return found
+
+    def decisions_for_key(self, idempotency_key: str) -> list[str] | None:
+        """The decision ids recorded under an idempotency key, in order (``None``: none)."""
+        stmt = select(DecisionRequest.decision_ids).where(
+            DecisionRequest.idempotency_key == idempotency_key
+        )
+        with read_transaction(self.engine) as conn:
+            ids = conn.execute(stmt).scalar()
+        return None if ids is None else [str(i) for i in ids]
 
     # -- contacts -----------------------------------------------------------------------
     def record_delivery(
@@ -382,6 +410,6 @@ class DecisionLog:
 
     @staticmethod
     def _delete(conn: Any, ids: Any) -> None:
-        for table in (ProtectedAttributes, OutcomeEvent, Contact):
+        for table in (ProtectedAttributes, OutcomeEvent, Contact, Explanation):
             conn.execute(delete(table).where(table.decision_id.in_(ids)))
         conn.execute(delete(Decision).where(Decision.id.in_(ids)))

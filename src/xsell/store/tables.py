@@ -19,6 +19,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -29,6 +30,8 @@ __all__ = [
     "Contact",
     "CustomerLock",
     "Decision",
+    "DecisionRequest",
+    "Explanation",
     "LearnedOutcome",
     "ModelVersion",
     "OutcomeEvent",
@@ -165,3 +168,24 @@ class CustomerLock(Base):
     __tablename__ = "customer_locks"
 
     customer_id: Mapped[str] = mapped_column(_NAME, primary_key=True)
+
+
+class Explanation(Base):
+    """The plain-words explanation a decision was served with (the audit view shows it)."""
+
+    __tablename__ = "explanations"
+
+    decision_id: Mapped[str] = mapped_column(
+        _ID, ForeignKey("decisions.id", ondelete="CASCADE"), primary_key=True
+    )
+    text: Mapped[str] = mapped_column(Text)
+
+
+class DecisionRequest(Base):
+    """A decision request made with an idempotency key: a retry returns these decisions."""
+
+    __tablename__ = "decision_requests"
+
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decision_ids: Mapped[list[Any]] = mapped_column(JSON)

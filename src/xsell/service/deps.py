@@ -1,0 +1,49 @@
+"""Dependencies of the routes: the service state, the agent, the log, the API key."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader
+from sqlalchemy import Engine
+
+from xsell.service.state import ServiceState
+from xsell.store import DecisionLog
+
+__all__ = ["EngineDep", "LogDep", "StateDep", "require_api_key"]
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+
+
+def get_state(request: Request) -> ServiceState:
+    """The worker's state, built by the app's lifespan."""
+    state: ServiceState = request.app.state.xsell
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_engine(state: StateDep) -> Engine:
+    """The decision log's engine."""
+    return state.engine
+
+
+def get_log(state: StateDep) -> DecisionLog:
+    """The decision log."""
+    return state.log
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+LogDep = Annotated[DecisionLog, Depends(get_log)]
+
+
+def require_api_key(state: StateDep, key: Annotated[str | None, Security(_api_key)]) -> None:
+    """401 unless the ``X-API-Key`` header holds a configured key (the key is never logged)."""
+    if not state.settings.key_is_valid(key):
+        raise HTTPException(
+            status_code=401,
+            detail="a valid API key is required in the X-API-Key header",
+            headers={"WWW-Authenticate": "APIKey"},
+        )

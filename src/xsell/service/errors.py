@@ -1,0 +1,46 @@
+"""Exception handlers: xsell's errors become 4xx naming the field; nothing leaks a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from xsell.errors import PersistenceError, UnknownDecisionError, XsellError
+
+__all__ = ["install_handlers"]
+
+logger = logging.getLogger("xsell.service")
+
+
+async def _xsell_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, UnknownDecisionError):
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+    if isinstance(exc, PersistenceError):
+        return JSONResponse({"detail": "the model store cannot be read"}, status_code=503)
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    # the offending input is not echoed back: it may be huge, personal, or not JSON (NaN)
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [
+        {"loc": list(e.get("loc", ())), "msg": str(e.get("msg")), "type": str(e.get("type"))}
+        for e in errors
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.error("unexpected %s on %s %s", type(exc).__name__, request.method, request.url.path)
+    return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Map validation and xsell errors to 404/422/503 naming the field; anything else to a
+    bare 500 (no traceback)."""
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(XsellError, _xsell_error)
+    app.add_exception_handler(Exception, _unexpected)

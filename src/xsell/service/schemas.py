@@ -1,0 +1,111 @@
+"""Request and response bodies of the API (kept apart from the tables)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat
+
+__all__ = [
+    "AuditView",
+    "DecisionRequestBody",
+    "DecisionsResponse",
+    "ModelsResponse",
+    "Offer",
+    "OutcomeEventBody",
+    "OutcomesResponse",
+]
+
+Scalar = str | int | float | bool | None
+CustomerBody = dict[str, Scalar]
+
+
+class DecisionRequestBody(BaseModel):
+    """Decide for one customer or a list of them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: CustomerBody | list[CustomerBody] = Field(
+        description="The customer's columns (an object), or a list of such objects"
+    )
+    channel: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="The channel asking (web, app, ...): part of the placement key",
+    )
+    placement: str = Field(default="default", min_length=1, max_length=64)
+    top_n: int = Field(default=1, ge=1, le=10)
+    at: AwareDatetime | None = Field(default=None, description="Decision time (default: now)")
+    mode: Literal["realtime", "batch"] = "realtime"
+
+
+class Offer(BaseModel):
+    """One offer slot: what was decided for a customer, and why."""
+
+    decision_id: str
+    customer_id: str
+    rank: int
+    product: str | None
+    channel: str | None
+    probability: float
+    explanation: str
+
+
+class DecisionsResponse(BaseModel):
+    """The offers made (always a list; a customer with nothing to offer has none)."""
+
+    offers: list[Offer]
+    model_version: int
+
+
+class OutcomeEventBody(BaseModel):
+    """Something that happened after a decision."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    decision_id: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=32)
+    value: FiniteFloat | None = None
+    at: AwareDatetime | None = Field(default=None, description="Event time (default: now)")
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class OutcomesResponse(BaseModel):
+    """How many events were new and how many were stored before (same idempotency key)."""
+
+    stored: int
+    duplicate: int
+
+
+class AuditView(BaseModel):
+    """Everything the log holds on one decision."""
+
+    decision_id: str
+    at: str
+    customer_id: str
+    rank: int
+    mode: str
+    channel: str | None
+    placement: str
+    product: str | None
+    probability: float
+    probabilities: dict[str, Any]
+    expected_value: float
+    explored: bool
+    eligible: list[Any]
+    blocked: dict[str, Any]
+    inputs: dict[str, float] | None
+    explanation: str | None
+    versions: dict[str, Any]
+    contact: dict[str, Any] | None
+    outcomes: list[dict[str, Any]]
+    learned: dict[str, Any] | None
+
+
+class ModelsResponse(BaseModel):
+    """The stored model versions and the serving version's coefficients."""
+
+    serving_version: int
+    versions: list[dict[str, Any]]
+    coefficients: list[dict[str, Any]]
