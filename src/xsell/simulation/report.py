@@ -38,9 +38,13 @@ def plot_cumulative(result: ArenaResult, path: Path) -> Path:
     """Cumulative conversions and cumulative regret over time, one line per contender."""
     cum = cumulative(result.steps, ("conversions", "regret"))
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
-    for name, g in cum.groupby("contender", sort=False):
-        axes[0].plot(g["at"], g["cum_conversions"], label=name)
-        axes[1].plot(g["at"], g["cum_regret"], label=name)
+    groups = list(cum.groupby("contender", sort=False))
+    # more policies than the default ten colours: one distinct colour each
+    colours = plt.get_cmap("tab20" if len(groups) > 10 else "tab10").colors  # type: ignore[attr-defined]
+    for i, (name, g) in enumerate(groups):
+        colour = colours[i % len(colours)]
+        axes[0].plot(g["at"], g["cum_conversions"], label=name, color=colour)
+        axes[1].plot(g["at"], g["cum_regret"], label=name, color=colour)
     axes[0].set_title("Cumulative conversions (mean over seeds)")
     axes[1].set_title("Cumulative regret against the oracle (expected value)")
     for ax in axes:
