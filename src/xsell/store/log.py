@@ -175,7 +175,9 @@ class DecisionLog:
                     "blocked": reasons,
                     "model_version": int(rec.model_version),
                     **versions,
-                    **inputs.get(i, {"arm": None, "input_x": None, "input_e": None}),
+                    **inputs.get(
+                        i, {"arm": None, "input_x": None, "input_e": None, "input_p": None}
+                    ),
                 }
             )
         protected = self._protected_rows(decisions, agent, customers, ids)
