@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from xsell.store.rules import RewardRules
+
 __all__ = ["Settings", "hash_key"]
 
 
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
         Seed of the agent registered on first start.
     reference_size
         Customers generated to fit that agent's features.
+    reward_rules
+        Which events count and how long an offer's observation window lasts (a JSON
+        object in ``XSELL_REWARD_RULES``, e.g. ``{"window_days": 14, "grace_days": 1}``).
 
     Examples
     --------
@@ -70,6 +75,7 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(default=2.0, ge=0)
     seed: int = 0
     reference_size: int = Field(default=2_000, ge=10)
+    reward_rules: RewardRules = Field(default_factory=RewardRules)
 
     @field_validator("api_key_hashes")
     @classmethod

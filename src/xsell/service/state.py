@@ -87,7 +87,7 @@ def open_state(settings: Settings) -> ServiceState:
     engine = make_engine(settings.database_url)
     migrate(engine)
     catalog = _catalog(settings)
-    log = DecisionLog(engine, catalog=catalog)
+    log = DecisionLog(engine, catalog=catalog, rules=settings.reward_rules)
     registry = ModelRegistry(engine)
     if registry.latest() is None:
         agent = Agent(
