@@ -1,4 +1,4 @@
-"""Command line: ``xsell run`` (the end-to-end demo on the sample bank) and friends.
+"""Command line: ``xsell run`` (the service under simulated bank traffic) and friends.
 
 Bad input exits with code 2 and a message naming the problem, never a traceback.
 """
@@ -61,6 +61,54 @@ def _bad(param: str, message: str) -> typer.BadParameter:
 @app.command()
 @_clean_errors
 def run(
+    days: Annotated[int, typer.Option(help="Simulated days.")] = 30,
+    visitors: Annotated[int, typer.Option(help="Customers visiting per day (about).")] = 400,
+    per_request: Annotated[int, typer.Option(help="Customers per decision request.")] = 25,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated bank and of the agent.")] = 0,
+    db: Annotated[Path, typer.Option(help="SQLite decision log (replaced at the start).")] = Path(
+        "runs/demo.db"
+    ),
+) -> None:
+    """Start the service with a simulated bank sending it real HTTP traffic.
+
+    The service (uvicorn, on a free loopback port) runs on a fresh SQLite decision log
+    with the sample catalog. Each simulated day the bank's visitors are decided
+    (POST /v1/decisions), the offers delivered and the customers' conversions and
+    opt-outs reported at their simulated times (POST /v1/outcomes); at the day's end a
+    learner learns what closed, and the service swaps the new model version in. One line
+    per day shows the traffic, the conversions, the model version the service answered
+    with and the latency. Ctrl-C stops the bank, the learner and the service (exit code
+    130).
+    """
+    from xsell.demo import run_demo, summary
+    from xsell.service.local import LocalServiceError
+    from xsell.simulation.traffic import TrafficError
+
+    for name, value in (("--days", days), ("--visitors", visitors), ("--per-request", per_request)):
+        if value < 1:
+            raise _bad(name, f"must be >= 1, got {value}")
+    if per_request > 1_000:
+        raise _bad(
+            "--per-request", f"must be at most 1000 (the service's limit), got {per_request}"
+        )
+    try:
+        result = run_demo(
+            days=days, visitors=visitors, per_request=per_request, seed=seed, db=db, console=console
+        )
+    except (LocalServiceError, TrafficError) as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=1) from None
+    console.print()
+    for line in summary(result, per_request, db):
+        console.print(line)
+    if result.interrupted:
+        err.print("Stopped by Ctrl-C: the simulated bank, the learner and the service are down.")
+        raise typer.Exit(code=130)
+
+
+@app.command()
+@_clean_errors
+def compare(
     days: Annotated[int, typer.Option(help="Simulated days.")] = 20,
     customers_per_day: Annotated[int, typer.Option(help="Customers decided each day.")] = 2_000,
     policy: Annotated[str, typer.Option(help=f"One of {sorted(POLICIES)}.")] = "thompson",
@@ -70,7 +118,7 @@ def run(
         "runs/agent.npz"
     ),
 ) -> None:
-    """Run the agent end to end on a generated sample bank.
+    """Run the agent in process against propensity-greedy on a generated sample bank.
 
     Each day new customers arrive; the agent decides an offer for each (or none), the
     simulated customers respond, and the agent learns. The same customers, with the same
