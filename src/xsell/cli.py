@@ -68,6 +68,10 @@ def run(
     db: Annotated[Path, typer.Option(help="SQLite decision log (replaced at the start).")] = Path(
         "runs/demo.db"
     ),
+    start: Annotated[
+        str | None,
+        typer.Option(help="First simulated day, e.g. 2026-12-01 (default: today, UTC)."),
+    ] = None,
 ) -> None:
     """Start the service with a simulated bank sending it real HTTP traffic.
 
@@ -91,9 +95,21 @@ def run(
         raise _bad(
             "--per-request", f"must be at most 1000 (the service's limit), got {per_request}"
         )
+    if start is not None:
+        try:
+            first = pd.Timestamp(start)
+        except ValueError:
+            raise _bad("--start", f"must be a date such as 2026-12-01, got {start!r}") from None
+        start = (first.tz_localize("UTC") if first.tzinfo is None else first).isoformat()
     try:
         result = run_demo(
-            days=days, visitors=visitors, per_request=per_request, seed=seed, db=db, console=console
+            days=days,
+            visitors=visitors,
+            per_request=per_request,
+            seed=seed,
+            db=db,
+            console=console,
+            start=start,
         )
     except (LocalServiceError, TrafficError) as exc:
         err.print(f"[bold red]error:[/] {exc}")

@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from xsell._time import as_utc
 from xsell.errors import InputError
 from xsell.service.local import LocalService
 from xsell.simulation.traffic import DayStats, TrafficDriver
@@ -99,6 +101,7 @@ def run_demo(
     seed: int,
     db: Path,
     console: Console,
+    start: object = None,
     window_days: float = 14.0,
 ) -> DemoResult:
     """Run the service, the learner and the simulated bank for ``days`` simulated days.
@@ -117,6 +120,10 @@ def run_demo(
         The SQLite decision log (replaced at the start); the service's log goes beside it.
     console
         Where the day lines go.
+    start
+        The simulated bank's first day (default: today, UTC). The service stamps the
+        events it receives with its own clock, so the start may be at most
+        ``window_days`` in the past; the same seed and start repeat a run exactly.
     window_days
         Observation window of the world and of the service's reward rules.
 
@@ -128,6 +135,14 @@ def run_demo(
     for name, value in (("days", days), ("visitors", visitors), ("per_request", per_request)):
         if value < 1:
             raise InputError(f"`{name}` must be >= 1, got {value}")
+    today = pd.Timestamp.now(tz="UTC").normalize()
+    first = today if start is None else as_utc(start, name="start").normalize()
+    if first < today - pd.Timedelta(days=window_days):
+        raise InputError(
+            f"`start` must be at most {window_days:.0f} days ago, got {first.date()}: the "
+            "service stamps outcome events with its own clock, and an event received after "
+            "its offer's window closed is not learned"
+        )
     t0 = time.perf_counter()
     db.parent.mkdir(parents=True, exist_ok=True)
     _fresh(db)
@@ -169,6 +184,7 @@ def run_demo(
                     driver = TrafficDriver(
                         client,
                         world,
+                        start=first,
                         customers_per_request=per_request,
                         learner=Learner(engine, rules=rules),
                         run_id=f"run-{seed}",

@@ -1,8 +1,13 @@
-"""Simulated banks with a known truth, the closed loop, and the policy arena."""
+"""Simulated banks with a known truth, the closed loop, and the policy arena.
+
+``xsell.simulation.traffic`` (imported on its own: it needs httpx) plays a world against
+the HTTP service.
+"""
 
 from xsell.simulation.arena import run_contender
 from xsell.simulation.bank import SampleBank, make_customers, sample_feature_spec
 from xsell.simulation.contenders import Contender, Offers, Setup
+from xsell.simulation.live import LiveWorld
 from xsell.simulation.loop import Round, run_rounds
 from xsell.simulation.runner import ArenaResult, run_arena
 from xsell.simulation.scenarios import CONTENDERS, SCENARIOS, Scenario
@@ -16,6 +21,7 @@ __all__ = [
     "ArenaResult",
     "BankWorld",
     "Contender",
+    "LiveWorld",
     "Offers",
     "Round",
     "SampleBank",
