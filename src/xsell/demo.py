@@ -30,7 +30,7 @@ from xsell.simulation.traffic import DayStats, TrafficDriver
 from xsell.simulation.worlds.bank import BankWorld
 from xsell.store import Learner, RewardRules, make_engine
 
-__all__ = ["DemoResult", "run_demo"]
+__all__ = ["DemoResult", "run_demo", "summary"]
 
 #: each simulated customer visits about this many times over the run
 VISITS_PER_CUSTOMER = 2.0

@@ -108,7 +108,8 @@ class TrafficDriver:
     start
         The service's date of the world's first day (default: today, UTC); the world's
         own times are shifted by whole days onto it, so its customers and their luck
-        do not depend on the date.
+        do not depend on the date (the service's exploration does: a decision's draws
+        are keyed by its time).
     customers_per_request
         Visitors decided per ``POST /v1/decisions``.
     learner
@@ -120,6 +121,20 @@ class TrafficDriver:
         Set it to stop the driver before its next request.
     run_id
         Prefix of the idempotency keys (a retry within a run is answered from the log).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from fastapi.testclient import TestClient
+    >>> from xsell.service import Settings, create_app
+    >>> from xsell.simulation.worlds.bank import BankWorld
+    >>> url = f"sqlite:///{os.path.join(tempfile.mkdtemp(), 'log.db')}"
+    >>> app = create_app(Settings(database_url=url, api_keys="k", reference_size=100))
+    >>> with TestClient(app, headers={"X-API-Key": "k"}) as client:
+    ...     world = BankWorld(seed=1, customers=100, days=2)
+    ...     days = TrafficDriver(client, world, start="2099-01-05T00:00:00Z").run(2)
+    >>> [d.versions for d in days], all(d.offers > 0 and d.forbidden == 0 for d in days)
+    ([(0,), (0,)], True)
     """
 
     def __init__(
