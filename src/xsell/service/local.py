@@ -110,7 +110,7 @@ class LocalService:
 
     def _wait_ready(self, process: subprocess.Popen[bytes], timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.url, timeout=5.0) as client:
+        with httpx.Client(base_url=self.url, timeout=5.0, trust_env=False) as client:
             while True:
                 code = process.poll()
                 if code is not None:
@@ -130,8 +130,13 @@ class LocalService:
                 time.sleep(0.05)
 
     def client(self, timeout: float = 60.0) -> httpx.Client:
-        """An HTTP client of the service, with the API key."""
-        return httpx.Client(base_url=self.url, headers={"X-API-Key": self.api_key}, timeout=timeout)
+        """An HTTP client of the service, with the API key (no proxy from the environment)."""
+        return httpx.Client(
+            base_url=self.url,
+            headers={"X-API-Key": self.api_key},
+            timeout=timeout,
+            trust_env=False,
+        )
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """Stop the child: SIGINT, then SIGKILL after ``timeout`` s; its exit code."""
