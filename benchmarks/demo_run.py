@@ -29,7 +29,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--visitors", type=int, default=400)
     p.add_argument("--per-request", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--start", default=None, help="first simulated day (default: today)")
+    p.add_argument("--start", default=None, help="first simulated day, UTC (default: today)")
     p.add_argument("--output", default="demo_run")
     return p.parse_args(argv)
 
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             db=Path(tmp) / "demo.db",
             console=Console(stderr=True),
-            start=args.start,
+            start=None if args.start is None else f"{args.start}T00:00:00Z",
         )
     payload = {
         "benchmark": "demo_run",
