@@ -295,10 +295,6 @@ def serve(
     )
 
 
-if __name__ == "__main__":  # pragma: no cover
-    app()
-
-
 @app.command()
 @_clean_errors
 def simulate(
@@ -389,3 +385,7 @@ def simulate(
         table.add_row(*[str(v) for v in row])
     console.print(table)
     console.print(f"{result.seconds:,.0f} s; report: {paths['report_html']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
