@@ -1,16 +1,19 @@
-"""Service fixtures: a TestClient over a fresh SQLite file (one app per test module)."""
+"""Service fixtures: a TestClient over a fresh database, one app per test module and backend.
+
+Every module runs on a SQLite file and on a PostgreSQL database (:mod:`tests.databases`).
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 import xsell
+from tests.databases import BACKENDS, fresh_database
 from xsell.service import Settings, create_app
 
 KEY = "test-key-1"
@@ -39,14 +42,17 @@ def make_client(url: str, **settings: Any) -> TestClient:
     return TestClient(create_app(cfg), raise_server_exceptions=False)
 
 
-@pytest.fixture(scope="module")
-def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file for this module."""
-    return tmp_path_factory.mktemp("svc") / "xsell.db"
+@pytest.fixture(scope="module", params=BACKENDS)
+def db_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """An empty database for this module: a SQLite file, or a PostgreSQL database."""
+    with fresh_database(request.param, tmp_path_factory.mktemp("svc")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
-def client(db_path: Path) -> Iterator[TestClient]:
-    """A started app on a fresh SQLite file."""
-    with make_client(f"sqlite:///{db_path}") as c:
+def client(db_url: str) -> Iterator[TestClient]:
+    """A started app on this module's database."""
+    with make_client(db_url) as c:
         yield c

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from tests.service.conftest import HEADERS, customers, make_client
 from xsell.store import Learner
 
 
-def test_a_new_model_version_is_swapped_in(tmp_path: Path) -> None:
-    with make_client(f"sqlite:///{tmp_path / 'x.db'}") as client:
+def test_a_new_model_version_is_swapped_in(db_url: str) -> None:
+    with make_client(db_url) as client:
         body = {"customer": customers(3, seed=11)}  # now: events are received in time
         offers = client.post("/v1/decisions", json=body, headers=HEADERS).json()["offers"]
         events = [

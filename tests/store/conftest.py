@@ -1,56 +1,33 @@
 """Store fixtures: every test runs on a fresh SQLite file and on a fresh PostgreSQL database.
 
-PostgreSQL must be running at 127.0.0.1:5432 (user ``postgres``, trust auth, database
-``test``); each test creates its own database there and drops it afterwards. When the server
-cannot be reached the PostgreSQL tests fail, saying so: they are never skipped.
+The databases come from :mod:`tests.databases` (PostgreSQL at 127.0.0.1:5432; a test fails,
+never skips, when it cannot be reached).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-import psycopg
 import pytest
 
 import xsell
+from tests.databases import BACKENDS, fresh_database
 from xsell.store import DecisionLog, Learner, ModelRegistry, RewardRules, make_engine, migrate
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 T0 = pd.Timestamp("2026-01-05T09:00:00Z").to_pydatetime()
 RULES = RewardRules(window_days=10, grace_days=2)
 
 
-def _pg_admin() -> psycopg.Connection[tuple[object, ...]]:
-    try:
-        return psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            "the store tests need PostgreSQL at 127.0.0.1:5432 (user postgres, trust auth, "
-            f"database 'test'); it could not be reached: {exc}",
-            pytrace=False,
-        )
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def db_url(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
     """A database URL with nothing in it: a SQLite file, or a PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'log.db'}"
-        return
-    name = f"xsell_test_{uuid.uuid4().hex[:12]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(request.param, tmp_path_factory.mktemp("db")) as url:
+        yield url
 
 
 class FixedClock:
