@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
@@ -47,6 +48,7 @@ def test_every_route_but_health_needs_a_valid_key(
 def test_health_needs_no_key(client: TestClient) -> None:
     r = client.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+    assert r.json()["worker_pid"] == os.getpid()  # the test client runs the app in-process
     assert r.headers["X-Model-Version"] == "0"
 
 

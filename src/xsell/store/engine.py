@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.types import TypeDecorator
 
@@ -25,6 +25,7 @@ __all__ = [
     "ENV_VAR",
     "UTCDateTime",
     "database_url",
+    "hold_advisory_lock",
     "is_postgres",
     "make_engine",
     "read_transaction",
@@ -111,6 +112,17 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
     with engine.connect() as conn, conn.begin() as tx:
         yield conn
         tx.rollback()
+
+
+def hold_advisory_lock(conn: Connection, key: int) -> None:
+    """Wait for PostgreSQL's advisory lock ``key``, held until this transaction ends.
+
+    Serializes start-up steps that several worker processes may run at once (migrating,
+    registering version 0). SQLite needs nothing: a write transaction already holds the
+    database's only write lock.
+    """
+    if is_postgres(conn):
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def is_postgres(conn: Connection | Engine) -> bool:

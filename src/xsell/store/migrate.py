@@ -11,13 +11,14 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-from xsell.store.engine import make_engine, write_transaction
+from xsell.store.engine import hold_advisory_lock, make_engine, write_transaction
 from xsell.store.tables import Base
 
 __all__ = ["MIGRATIONS", "migrate", "schema_diff"]
 
 #: folder of the Alembic environment and its revisions
 MIGRATIONS = Path(__file__).parent / "migrations"
+_LOCK_KEY = 0x7853_454C_4C_01  # PostgreSQL advisory lock: one migration at a time
 
 
 def _config() -> Config:
@@ -29,6 +30,9 @@ def _config() -> Config:
 def migrate(url: str | Engine | None = None, revision: str = "head") -> None:
     """Bring the database at ``url`` (or this engine) up to ``revision`` (default: the newest).
 
+    Safe to run from several processes at once: on PostgreSQL they take turns under an
+    advisory lock (on SQLite, under the write lock), and the later ones find nothing to do.
+
     Examples
     --------
     >>> import tempfile, os
@@ -39,6 +43,7 @@ def migrate(url: str | Engine | None = None, revision: str = "head") -> None:
     cfg = _config()
     try:
         with write_transaction(engine) as conn:
+            hold_advisory_lock(conn, _LOCK_KEY)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:

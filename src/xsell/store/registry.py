@@ -12,7 +12,12 @@ from sqlalchemy import Connection, Engine, func, insert, select
 
 from xsell._time import as_utc, system_clock
 from xsell.errors import InputError, PersistenceError
-from xsell.store.engine import make_engine, read_transaction, write_transaction
+from xsell.store.engine import (
+    hold_advisory_lock,
+    make_engine,
+    read_transaction,
+    write_transaction,
+)
 from xsell.store.tables import ModelVersion
 
 if TYPE_CHECKING:
@@ -20,6 +25,8 @@ if TYPE_CHECKING:
     from xsell.guardrails.contact_history import ContactHistory
 
 __all__ = ["ModelRegistry", "agent_from_bytes", "agent_to_bytes"]
+
+_REGISTER_LOCK_KEY = 0x7853_454C_4C_02  # PostgreSQL advisory lock: one registration at a time
 
 
 def agent_to_bytes(agent: Agent) -> bytes:
@@ -56,11 +63,17 @@ class ModelRegistry:
         self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
 
     def register(self, agent: Agent, at: object = None) -> int:
-        """Store ``agent`` as the base version (the log must hold none yet); its number."""
+        """Store ``agent`` as the base version (the log must hold none yet); its number.
+
+        Workers starting together may all try: they take turns (an advisory lock on
+        PostgreSQL, the write lock on SQLite), the first registers, the others get
+        :class:`InputError`.
+        """
         if not agent.is_fitted:
             raise InputError("`agent` must be fitted (act() or fit_features()) before registering")
         ts = as_utc(system_clock() if at is None else at).to_pydatetime()
         with write_transaction(self.engine) as conn:
+            hold_advisory_lock(conn, _REGISTER_LOCK_KEY)
             if latest_version(conn) is not None:
                 raise InputError(
                     "`agent` cannot be registered: the log holds model versions already "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -15,8 +17,8 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz")
 def health(state: StateDep) -> dict[str, object]:
-    """Liveness: the worker is up and serving a model version."""
-    return {"status": "ok", "model_version": state.model_version}
+    """Liveness: the worker (its process id) is up and serving a model version."""
+    return {"status": "ok", "model_version": state.model_version, "worker_pid": os.getpid()}
 
 
 @router.get("/metrics", dependencies=[Depends(require_api_key)])
