@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
@@ -23,6 +23,9 @@ from xsell.errors import XsellError
 from xsell.policies import EpsilonGreedy, Greedy, Policy
 from xsell.simulation.bank import SampleBank, sample_feature_spec
 from xsell.simulation.loop import Round, run_rounds
+
+if TYPE_CHECKING:
+    from xsell.store import Learner
 
 __all__ = ["app"]
 
@@ -293,6 +296,76 @@ def serve(
         workers=workers,
         log_level="info",
     )
+
+
+@app.command()
+@_clean_errors
+def learn(
+    database_url: Annotated[
+        str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
+    ] = None,
+    every: Annotated[
+        float,
+        typer.Option(help="Learn again every this many seconds until Ctrl-C (0: once).", min=0),
+    ] = 0.0,
+    batch_size: Annotated[
+        int, typer.Option(help="Most outcomes learned into one model version.", min=1)
+    ] = 10_000,
+) -> None:
+    """Learn the decision log's closed outcomes into new model versions.
+
+    Each decision is learned once, when its observation window closes; every step stores a
+    new model version, which the serving workers load and swap in. Run it once (from cron,
+    say) or with ``--every`` as a long-running learner next to ``xsell serve``; stopping it
+    at any moment loses nothing (a step is one transaction). Several learners on one
+    PostgreSQL database take turns.
+    """
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    from xsell.errors import PersistenceError
+    from xsell.store import Learner, make_engine
+
+    learner = Learner(make_engine(database_url), batch_size=batch_size)
+    try:
+        while True:
+            try:
+                _learn_step(learner)
+            except (PersistenceError, OperationalError) as exc:
+                if every <= 0:
+                    err.print(f"[bold red]error:[/] {_first_line(exc)}")
+                    raise typer.Exit(code=2) from None
+                err.print(f"[yellow]waiting:[/] {_first_line(exc)}")  # the server may be starting
+            if every <= 0:
+                return
+            time.sleep(every)
+    except KeyboardInterrupt:
+        console.print("Learner stopped.")
+    finally:
+        learner.engine.dispose()
+
+
+def _learn_step(learner: Learner) -> None:
+    """Learn until nothing closed is left, saying what each step stored."""
+    learned_any = False
+    while True:
+        r = learner.run_once()
+        if r.version is None:
+            if r.busy:
+                console.print("another learner is busy; trying again later")
+            elif not learned_any:
+                console.print("nothing to learn: no closed outcomes")
+            return
+        learned_any = True
+        console.print(
+            f"model version {r.version}: learned {r.learned:,} outcomes "
+            f"({r.conversions:,} conversions)"
+        )
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @app.command()
