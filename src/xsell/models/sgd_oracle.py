@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.linear_model import SGDClassifier
 
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
 from xsell.models.base import Prediction, check_design
 from xsell.models.ridge import _batch, _factor, _prior
+
+if TYPE_CHECKING:  # scikit-learn is imported on first use: it costs a service worker ~1 s to start
+    from sklearn.linear_model import SGDClassifier
 
 __all__ = ["SGDOracle"]
 
@@ -101,6 +103,8 @@ class SGDOracle:
 
     def _start(self, weights: np.ndarray) -> SGDClassifier:
         """A classifier at the given weights (intercept first) that continues learning."""
+        from sklearn.linear_model import SGDClassifier
+
         clf = SGDClassifier(loss="log_loss", penalty="l2", average=False, **self.params)
         clf.coef_ = np.array(weights[1:], dtype=np.float64, order="C").reshape(1, -1)
         clf.intercept_ = np.array(weights[:1], dtype=np.float64)
