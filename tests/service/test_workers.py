@@ -1,32 +1,47 @@
 """Several worker processes on one database: ``xsell serve --workers 2`` for real.
 
 Each worker polls the model registry in the background and swaps a newer version in off
-the request path; every response names the version it was served by.
+the request path; every response names the version it was served by. Requests for one
+customer that arrive at once, on both workers, cannot pass its contact limit together.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from tests.catalogs import limited_catalog_file
 from tests.databases import BACKENDS, fresh_database
-from tests.service.conftest import HEADERS, customers
+from tests.service.conftest import AT, HEADERS, customers
 from tests.service.live import LiveServer, live_server
-from xsell.store import Learner
+from xsell.store import Learner, make_engine
+from xsell.store.tables import Contact, RefusedContact
 
 SWAP_DEADLINE_S = 5.0
+CONTACT_LIMIT = 2
+RUSH = 16
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LiveServer, str]]:
-    """Two workers started together on an empty database, and the database's URL."""
+    """Two workers started together on an empty database, and the database's URL.
+
+    The catalog allows :data:`CONTACT_LIMIT` contacts per customer in 30 days.
+    """
     folder = tmp_path_factory.mktemp("live")
-    with fresh_database(request.param, folder) as url, live_server(url, folder, workers=2) as s:
+    catalog = str(limited_catalog_file(folder, CONTACT_LIMIT))
+    with (
+        fresh_database(request.param, folder) as url,
+        live_server(url, folder, workers=2, catalog_path=catalog) as s,
+    ):
         yield s, url
 
 
@@ -75,3 +90,86 @@ def test_two_workers_switch_to_a_new_model_version_within_5_s(
         first_new = versions.index(version)
         assert set(versions[first_new:]) == {version}, (pid, versions)
     print(f"workers switched after {sorted(round(s, 2) for s in switched.values())} s")
+
+
+def _at_once(n: int, request: Callable[[int], httpx.Response]) -> list[httpx.Response]:
+    """``request(i)`` for i < n from n threads released together."""
+    barrier = threading.Barrier(n)
+    out: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            out[i] = request(i)
+        except httpx.HTTPError as exc:  # kept: the assertion names it
+            out[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert all(isinstance(r, httpx.Response) for r in out), out
+    return out
+
+
+def _stored(url: str, table: Any, customer_id: str) -> int:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stmt = select(func.count()).select_from(table).where(table.customer_id == customer_id)
+            return int(conn.execute(stmt).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_16_deliveries_at_once_for_one_customer_pass_the_contact_limit_only(
+    server: tuple[LiveServer, str],
+) -> None:
+    live, url = server
+    c = {**customers(1, seed=51)[0], "customer_id": "rush-deliveries"}
+    ids = []
+    for i in range(RUSH):  # decided one by one: a real-time decision is no contact
+        body = {"customer": c, "at": AT, "placement": f"slot-{i}"}
+        r = httpx.post(f"{live.url}/v1/decisions", json=body, headers=HEADERS, timeout=30)
+        ids += [o["decision_id"] for o in r.json()["offers"]]
+    assert len(ids) == RUSH
+    answers = _at_once(
+        RUSH,
+        lambda i: httpx.post(
+            f"{live.url}/v1/outcomes",
+            json={"decision_id": ids[i], "type": "delivered", "idempotency_key": f"rush-{i}"},
+            headers=HEADERS,
+            timeout=60,
+        ),
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [200] * CONTACT_LIMIT + [409] * (RUSH - CONTACT_LIMIT), codes
+    for r in answers:
+        if r.status_code == 409:
+            assert [x["rule"] for x in r.json()["refused"]] == ["contact limit"]
+    assert _stored(url, Contact, "rush-deliveries") == CONTACT_LIMIT
+    assert _stored(url, RefusedContact, "rush-deliveries") == RUSH - CONTACT_LIMIT
+
+
+def test_16_batch_decisions_at_once_for_one_customer_pass_the_contact_limit_only(
+    server: tuple[LiveServer, str],
+) -> None:
+    live, url = server
+    c = {**customers(1, seed=52)[0], "customer_id": "rush-batch"}
+    answers = _at_once(
+        RUSH,
+        lambda i: httpx.post(
+            f"{live.url}/v1/decisions",
+            json={"customer": c, "at": AT, "placement": f"send-{i}", "mode": "batch"},
+            headers=HEADERS,
+            timeout=60,
+        ),
+    )
+    assert [r.status_code for r in answers] == [200] * RUSH, [r.text for r in answers]
+    sent = sum(len(r.json()["offers"]) for r in answers)
+    refused = [x for r in answers for x in r.json()["refused"]]
+    assert sent == CONTACT_LIMIT == _stored(url, Contact, "rush-batch")
+    assert {x["rule"] for x in refused} <= {"contact limit"}
+    assert len(refused) == _stored(url, RefusedContact, "rush-batch")
+    print(f"batch rush: {sent} sent, {len(refused)} refused at recording, rest not offered")

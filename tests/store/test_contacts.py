@@ -9,9 +9,17 @@ import pandas as pd
 from sqlalchemy import func, select
 
 import xsell
+from tests.catalogs import contact_limited_catalog
 from tests.store.conftest import T0, World, build_world
 from xsell.catalog.product import ContactPolicy
-from xsell.store.tables import Contact, Decision, LearnedOutcome, OutcomeEvent, ProtectedAttributes
+from xsell.store.tables import (
+    Contact,
+    Decision,
+    LearnedOutcome,
+    OutcomeEvent,
+    ProtectedAttributes,
+    RefusedContact,
+)
 
 
 def _count(world: World, table: type) -> int:
@@ -101,3 +109,82 @@ def test_retention_deletes_decisions_older_than_n_days(world: World) -> None:
         _count(world, Decision) == _count(world, Contact) == _count(world, ProtectedAttributes) == 0
     )
     assert _count(world, LearnedOutcome) == learned  # the models stay reproducible
+
+
+def _one_customer_offers(world: World, n: int, mode: str = "realtime") -> pd.DataFrame:
+    """``n`` offers for one customer, decided (not recorded) in separate placements."""
+    customers = xsell.make_customers(len(world.decisions), seed=5)
+    cid = world.decisions.loc[world.decisions["product"].notna(), "customer_id"].iloc[0]
+    one = customers[customers["customer_id"] == cid]
+    frames = [world.agent.act(one, at=T0, placement=f"p-{i}", mode=mode) for i in range(3 * n)]
+    offers = pd.concat(frames)
+    offers = offers[offers["product"].notna()].head(n)
+    assert len(offers) == n
+    return offers
+
+
+def test_a_refused_delivery_is_stored_as_refused_and_is_no_contact(db_url: str) -> None:
+    world = build_world(db_url, n=20, catalog=contact_limited_catalog(2))
+    try:
+        offers = _one_customer_offers(world, 3)
+        world.log.record_decisions(offers, world.agent)
+        ids = offers["decision_id"].astype(str).tolist()
+        at = T0 + timedelta(seconds=1)
+        assert [world.log.record_delivery(i, at=at) for i in ids] == [True, True, False]
+        with world.log.engine.connect() as conn:
+            refused = conn.execute(select(RefusedContact.decision_id, RefusedContact.rule)).all()
+        assert [tuple(r) for r in refused] == [(ids[2], "contact limit")]
+        assert _count(world, Contact) == 2
+    finally:
+        world.log.engine.dispose()
+
+
+def test_checked_delivery_events_pass_up_to_the_limit_and_a_retry_is_refused_again(
+    db_url: str,
+) -> None:
+    world = build_world(db_url, n=20, catalog=contact_limited_catalog(2))
+    try:
+        offers = _one_customer_offers(world, 6)
+        world.log.record_decisions(offers, world.agent)
+        ids = offers["decision_id"].astype(str).tolist()
+        events = [
+            {"decision_id": i, "type": "delivered", "idempotency_key": f"d-{i}", "at": T0}
+            for i in ids
+        ]
+        receipt = world.log.receive_events(events)
+        assert receipt.stored == len(ids) and receipt.duplicate == 0
+        # at one time, the order of decision ids decides who comes first
+        assert [(r.decision_id, r.rule) for r in receipt.refused] == [
+            (i, "contact limit") for i in sorted(ids)[2:]
+        ]
+        assert _count(world, Contact) == 2
+        retry = next(e for e in events if e["decision_id"] == sorted(ids)[-1])
+        again = world.log.receive_events([retry])
+        assert (again.stored, again.duplicate) == (0, 1)
+        assert [r.idempotency_key for r in again.refused] == [retry["idempotency_key"]]
+        assert _count(world, Contact) == 2 and _count(world, RefusedContact) == len(ids) - 2
+    finally:
+        world.log.engine.dispose()
+
+
+def test_a_batch_offer_recorded_after_a_rival_contact_is_refused_under_the_lock(
+    db_url: str,
+) -> None:
+    world = build_world(db_url, n=20, catalog=contact_limited_catalog(1))
+    try:
+        # two batch sends decided before either is recorded (two workers at once)
+        offers = _one_customer_offers(world, 2, "batch")
+        first, second = offers.iloc[[0]], offers.iloc[[1]]
+        world.log.record_decisions(first, world.agent, check_contacts=True)
+        world.log.record_decisions(second, world.agent, check_contacts=True)
+        with world.log.engine.connect() as conn:
+            contacts = conn.execute(select(Contact.decision_id, Contact.source)).all()
+            refused = conn.execute(
+                select(RefusedContact.decision_id, RefusedContact.source, RefusedContact.rule)
+            ).all()
+        first_id, second_id = str(first["decision_id"].iloc[0]), str(second["decision_id"].iloc[0])
+        assert [tuple(c) for c in contacts] == [(first_id, "decision")]
+        assert [tuple(r) for r in refused] == [(second_id, "decision", "contact limit")]
+        assert _count(world, Decision) == len(world.decisions) + 2  # both decisions are kept
+    finally:
+        world.log.engine.dispose()

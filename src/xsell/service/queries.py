@@ -9,15 +9,23 @@ import numpy as np
 from sqlalchemy import Engine, select
 
 from xsell.errors import UnknownDecisionError
-from xsell.service.schemas import AuditView, Offer
+from xsell.service.schemas import AuditView, Offer, RefusedOffer
 from xsell.store.engine import read_transaction
-from xsell.store.tables import Contact, Decision, Explanation, LearnedOutcome, OutcomeEvent
+from xsell.store.tables import (
+    Contact,
+    Decision,
+    Explanation,
+    LearnedOutcome,
+    OutcomeEvent,
+    RefusedContact,
+)
 
 __all__ = ["audit_view", "offers_of"]
 
 
-def offers_of(engine: Engine, ids: Sequence[str]) -> list[Offer]:
-    """The offers among these decisions, in the order of ``ids`` (no-offer rows left out)."""
+def offers_of(engine: Engine, ids: Sequence[str]) -> tuple[list[Offer], list[RefusedOffer]]:
+    """The offers among these decisions, in the order of ``ids`` (no-offer rows left out),
+    and the batch offers whose contact was refused when they were recorded."""
     stmt = (
         select(Decision, Explanation.text)
         .outerjoin(Explanation, Explanation.decision_id == Decision.id)
@@ -25,12 +33,29 @@ def offers_of(engine: Engine, ids: Sequence[str]) -> list[Offer]:
     )
     with read_transaction(engine) as conn:
         rows = {r.id: r for r in conn.execute(stmt)}
-    out = []
+        refused: dict[str, str] = {}
+        if any(r.mode != "realtime" and r.product is not None for r in rows.values()):
+            refused = dict(
+                conn.execute(
+                    select(RefusedContact.decision_id, RefusedContact.rule).where(
+                        RefusedContact.decision_id.in_(list(rows)),
+                        RefusedContact.source == "decision",
+                    )
+                ).all()
+            )
+    offers, refusals = [], []
     for i in ids:
         r = rows.get(i)
         if r is None or r.product is None:
             continue
-        out.append(
+        if i in refused:
+            refusals.append(
+                RefusedOffer(
+                    decision_id=r.id, customer_id=r.customer_id, product=r.product, rule=refused[i]
+                )
+            )
+            continue
+        offers.append(
             Offer(
                 decision_id=r.id,
                 customer_id=r.customer_id,
@@ -41,7 +66,7 @@ def offers_of(engine: Engine, ids: Sequence[str]) -> list[Offer]:
                 explanation=r.text or "",
             )
         )
-    return out
+    return offers, refusals
 
 
 def audit_view(engine: Engine, decision_id: str, feature_names: Sequence[str]) -> AuditView:
@@ -54,6 +79,11 @@ def audit_view(engine: Engine, decision_id: str, feature_names: Sequence[str]) -
             select(Explanation.text).where(Explanation.decision_id == decision_id)
         ).scalar()
         contact = conn.execute(select(Contact).where(Contact.decision_id == decision_id)).first()
+        refusals = conn.execute(
+            select(RefusedContact)
+            .where(RefusedContact.decision_id == decision_id)
+            .order_by(RefusedContact.id)
+        ).all()
         events = conn.execute(
             select(OutcomeEvent)
             .where(OutcomeEvent.decision_id == decision_id)
@@ -94,6 +124,9 @@ def audit_view(engine: Engine, decision_id: str, feature_names: Sequence[str]) -
             "reward_rules": d.reward_rules_version,
         },
         contact=None if contact is None else _contact(contact),
+        refused_contacts=[
+            {"at": r.at.isoformat(), "source": r.source, "rule": r.rule} for r in refusals
+        ],
         outcomes=[_event(e) for e in events],
         learned=None if learned is None else dict(learned._mapping),
     )

@@ -13,7 +13,10 @@ __all__ = [
     "ModelsResponse",
     "Offer",
     "OutcomeEventBody",
+    "OutcomesRefused",
     "OutcomesResponse",
+    "RefusedDelivery",
+    "RefusedOffer",
 ]
 
 Scalar = str | int | float | bool | None
@@ -52,11 +55,26 @@ class Offer(BaseModel):
     explanation: str
 
 
+class RefusedOffer(BaseModel):
+    """A batch offer whose contact the contact rules refused when it was recorded (another
+    request contacted the customer first): it must not be sent."""
+
+    decision_id: str
+    customer_id: str
+    product: str
+    rule: str = Field(description="cool-off period, frequency cap or contact limit")
+
+
 class DecisionsResponse(BaseModel):
-    """The offers made (always a list; a customer with nothing to offer has none)."""
+    """The offers made (always a list; a customer with nothing to offer has none).
+
+    A batch-mode offer is a contact when it is recorded; one the contact rules refused
+    then is listed in ``refused`` instead of ``offers``.
+    """
 
     offers: list[Offer]
     model_version: int
+    refused: list[RefusedOffer] = Field(default_factory=list)
 
 
 class OutcomeEventBody(BaseModel):
@@ -71,11 +89,27 @@ class OutcomeEventBody(BaseModel):
     idempotency_key: str = Field(min_length=1, max_length=200)
 
 
+class RefusedDelivery(BaseModel):
+    """A delivery event the contact rules refused: the offer must not be delivered."""
+
+    decision_id: str
+    idempotency_key: str
+    rule: str = Field(description="cool-off period, frequency cap or contact limit")
+
+
 class OutcomesResponse(BaseModel):
     """How many events were new and how many were stored before (same idempotency key)."""
 
     stored: int
     duplicate: int
+
+
+class OutcomesRefused(OutcomesResponse):
+    """409: the events are stored, but the contact rules refused these deliveries (they
+    are not contacts; a retry of the same idempotency key gives the same answer)."""
+
+    detail: str
+    refused: list[RefusedDelivery]
 
 
 class AuditView(BaseModel):
@@ -99,6 +133,10 @@ class AuditView(BaseModel):
     explanation: str | None
     versions: dict[str, Any]
     contact: dict[str, Any] | None
+    refused_contacts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Deliveries or batch sends of this offer the contact rules refused",
+    )
     outcomes: list[dict[str, Any]]
     learned: dict[str, Any] | None
 

@@ -11,14 +11,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from xsell._time import Clock, as_utc, system_clock
 from xsell.catalog.product import Catalog
 from xsell.errors import InputError, UnknownDecisionError
-from xsell.store.contacts import ConnectionContacts, insert_contacts, try_contact
-from xsell.store.engine import is_postgres, make_engine, read_transaction, write_transaction
+from xsell.store.contacts import (
+    ConnectionContacts,
+    contact_or_refuse,
+    insert_contacts,
+    try_contact,
+)
+from xsell.store.engine import make_engine, read_transaction, write_transaction
+from xsell.store.events import EventReceipt, event_rows, store_events
 from xsell.store.rules import RewardRules
 from xsell.store.tables import (
     Contact,
@@ -28,6 +33,7 @@ from xsell.store.tables import (
     Explanation,
     OutcomeEvent,
     ProtectedAttributes,
+    RefusedContact,
 )
 
 if TYPE_CHECKING:
@@ -117,14 +123,18 @@ class DecisionLog:
         customers: pd.DataFrame | None = None,
         explanations: Sequence[str] | None = None,
         idempotency_key: str | None = None,
+        check_contacts: bool = False,
     ) -> int:
         """Append the decisions ``agent.act`` returned; returns how many were recorded.
 
         The model inputs of each offer are read from the agent's pending decisions (call
         this right after ``act``). ``customers`` (the table given to ``act``, same index)
         supplies the protected attributes, stored apart for audits. Offers decided in a mode
-        of ``rules.contact_at_decision_modes`` (batch sends) are contacts at once. A decision
-        id recorded before raises :class:`InputError`: decisions are never rewritten.
+        of ``rules.contact_at_decision_modes`` (batch sends) are contacts at once; with
+        ``check_contacts`` (the service's way) their contact rules are checked again under
+        each customer's lock as they become contacts, and an offer another request contacted
+        the customer before is stored as a refused contact instead. A decision id recorded
+        before raises :class:`InputError`: decisions are never rewritten.
         """
         if len(decisions) == 0:
             return 0
@@ -198,7 +208,10 @@ class DecisionLog:
                 conn.execute(insert(Decision), rows)
                 if protected:
                     conn.execute(insert(ProtectedAttributes), protected)
-                insert_contacts(conn, contacts, self.rules)
+                if check_contacts:
+                    contact_or_refuse(conn, contacts, catalog=self.catalog, rules=self.rules)
+                else:
+                    insert_contacts(conn, contacts, self.rules)
                 if explanations is not None:
                     texts = [
                         {"decision_id": i, "text": str(t)}
@@ -317,72 +330,55 @@ class DecisionLog:
         )
 
     # -- outcome events -----------------------------------------------------------------
-    def record_events(self, events: pd.DataFrame | Sequence[Mapping[str, Any]]) -> int:
+    def record_events(
+        self,
+        events: pd.DataFrame | Sequence[Mapping[str, Any]],
+        *,
+        enforce_caps: bool = False,
+    ) -> int:
         """Store outcome events; returns how many were new.
 
         Each event has ``decision_id``, ``type`` (one of ``rules.event_types``) and
         ``idempotency_key``, and optionally ``value``, ``at`` (event time, default now) and
         ``received_at`` (default now). An event whose key is stored already changes nothing.
-        A delivery event (``rules.delivery_events``) makes its offer a contact, without a
-        cap check: it happened.
+        A delivery event (``rules.delivery_events``) makes its offer a contact; by default
+        without a cap check (it happened), with ``enforce_caps`` as :meth:`receive_events`
+        does.
+        """
+        return self.receive_events(events, enforce_caps=enforce_caps).stored
+
+    def receive_events(
+        self,
+        events: pd.DataFrame | Sequence[Mapping[str, Any]],
+        *,
+        enforce_caps: bool = True,
+    ) -> EventReceipt:
+        """Store outcome events (as :meth:`record_events`); what was stored and refused.
+
+        With ``enforce_caps`` (the service's way) a delivery event is a request to
+        contact: the customer's cool-off, frequency caps and contact limit are checked and
+        the contact recorded under the customer's lock, so concurrent deliveries cannot
+        all pass a cap. A delivery the rules refuse is stored as a refused contact naming
+        the rule (the offer must not be delivered; it is no contact); a retry of its
+        idempotency key reports the same refusal.
         """
         records: list[Any] = (
             events.to_dict("records") if isinstance(events, pd.DataFrame) else list(events)
         )
-        now = self._now()
-        rows: dict[str, dict[str, Any]] = {}
-        for n, e in enumerate(records):
-            for col in ("decision_id", "type", "idempotency_key"):
-                if _str_or_none(e.get(col)) is None:
-                    raise InputError(f"`events` row {n} is missing {col!r}")
-            if e["type"] not in self.rules.event_types:
-                raise InputError(
-                    f"`events` row {n} has type {e['type']!r}; expected one of "
-                    f"{list(self.rules.event_types)}"
-                )
-            value = e.get("value")
-            rows.setdefault(
-                str(e["idempotency_key"]),
-                {
-                    "idempotency_key": str(e["idempotency_key"]),
-                    "decision_id": str(e["decision_id"]),
-                    "type": str(e["type"]),
-                    "value": None if value is None or pd.isna(value) else float(value),
-                    "event_at": self._now(e.get("at") or now, name="at"),
-                    "received_at": self._now(e.get("received_at") or now, name="received_at"),
-                },
-            )
+        rows = event_rows(records, self.rules, lambda v, name: self._now(v, name=name), self._now())
         if not rows:
-            return 0
-        dialect = postgresql if is_postgres(self.engine) else sqlite
-        stmt = (
-            dialect.insert(OutcomeEvent)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(OutcomeEvent.idempotency_key)
-        )
+            return EventReceipt(stored=0, duplicate=len(records))
         with write_transaction(self.engine) as conn:
             found = self._decisions(conn, [r["decision_id"] for r in rows.values()])
-            new = set(conn.execute(stmt, list(rows.values())).scalars())
-            deliveries = []
-            for key in new:
-                r = rows[key]
-                d = found[r["decision_id"]]
-                if d.product is not None and self.rules.is_delivery(r["type"], d.channel):
-                    deliveries.append(
-                        {
-                            "decision_id": d.id,
-                            "customer_id": d.customer_id,
-                            "product": d.product,
-                            "channel": d.channel or "",
-                            "at": r["event_at"],
-                            "source": r["type"],
-                        }
-                    )
-            deliveries.sort(key=lambda c: (c["at"], c["decision_id"]))  # first delivery wins
-            insert_contacts(
-                conn, list({c["decision_id"]: c for c in reversed(deliveries)}.values()), self.rules
+            return store_events(
+                conn,
+                rows,
+                found,
+                catalog=self.catalog,
+                rules=self.rules,
+                enforce_caps=enforce_caps,
+                received=len(records),
             )
-        return len(new)
 
     # -- erasure and retention ------------------------------------------------------------
     def erase_customer(self, customer_id: str) -> int:
@@ -412,6 +408,6 @@ class DecisionLog:
 
     @staticmethod
     def _delete(conn: Any, ids: Any) -> None:
-        for table in (ProtectedAttributes, OutcomeEvent, Contact, Explanation):
+        for table in (ProtectedAttributes, OutcomeEvent, Contact, RefusedContact, Explanation):
             conn.execute(delete(table).where(table.decision_id.in_(ids)))
         conn.execute(delete(Decision).where(Decision.id.in_(ids)))

@@ -36,6 +36,7 @@ __all__ = [
     "ModelVersion",
     "OutcomeEvent",
     "ProtectedAttributes",
+    "RefusedContact",
 ]
 
 _ID = String(64)
@@ -106,6 +107,25 @@ class Contact(Base):
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     __table_args__ = (Index("ix_contacts_customer_at", "customer_id", "at"),)
+
+
+class RefusedContact(Base):
+    """An offer the contact rules kept from becoming a contact: a delivery or batch send
+    refused under the customer's lock (cool-off, frequency cap or contact limit)."""
+
+    __tablename__ = "refused_contacts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    decision_id: Mapped[str] = mapped_column(
+        _ID, ForeignKey("decisions.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(_NAME)
+    product: Mapped[str] = mapped_column(_NAME)
+    channel: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
 class OutcomeEvent(Base):

@@ -25,7 +25,8 @@ IdempotencyKey = Annotated[
 
 
 def _respond(state: ServiceState, ids: list[str]) -> DecisionsResponse:
-    return DecisionsResponse(offers=offers_of(state.engine, ids), model_version=state.model_version)
+    offers, refused = offers_of(state.engine, ids)
+    return DecisionsResponse(offers=offers, model_version=state.model_version, refused=refused)
 
 
 @router.post("")
@@ -35,6 +36,8 @@ def decide(
     """Decide for one customer or a list; the decisions are committed before the response.
 
     With an ``Idempotency-Key`` header, a retry returns the decisions of the first request.
+    A batch-mode offer is a contact at once, recorded under the customer's lock; one the
+    contact rules refuse then is listed in ``refused`` (it must not be sent).
     """
     if idempotency_key is not None:
         stored = state.log.decisions_for_key(idempotency_key)
@@ -65,6 +68,7 @@ def decide(
                 customers=customers,
                 explanations=texts,
                 idempotency_key=idempotency_key,
+                check_contacts=True,
             )
         except InputError:
             stored = (
