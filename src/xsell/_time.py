@@ -32,6 +32,10 @@ def as_utc(value: object, *, name: str = "at") -> pd.Timestamp:
     Traceback (most recent call last):
     ...
     xsell.errors.InputError: `at` must be timezone-aware (UTC), got the naive time 2026-03-01 10:00:00
+    >>> as_utc("9999-12-31T00:00:00Z")
+    Traceback (most recent call last):
+    ...
+    xsell.errors.InputError: `at` must lie between 1677-09-21 and 2262-04-11, got 9999-12-31 00:00:00+00:00
     """
     try:
         ts = pd.Timestamp(value)  # type: ignore[arg-type]
@@ -43,4 +47,11 @@ def as_utc(value: object, *, name: str = "at") -> pd.Timestamp:
         raise InputError(f"`{name}` must be a time, got {value!r}")
     if ts.tzinfo is None:
         raise InputError(f"`{name}` must be timezone-aware (UTC), got the naive time {ts}")
+    try:  # every time must fit the nanosecond times the guardrails and tables compute with
+        ts.as_unit("ns")
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        raise InputError(
+            f"`{name}` must lie between {pd.Timestamp.min:%Y-%m-%d} and "
+            f"{pd.Timestamp.max:%Y-%m-%d}, got {ts}"
+        ) from None
     return ts.tz_convert("UTC")

@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from xsell.errors import PersistenceError, UnknownDecisionError, XsellError
+from xsell.service.schemas import ErrorBody
 
-__all__ = ["install_handlers"]
+__all__ = ["ERRORS", "KEYED_ERRORS", "install_handlers"]
+
+#: error responses any route may give (OpenAPI), whatever its input
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request body cannot be parsed"},
+    413: {"model": ErrorBody, "description": "The request body is too large"},
+    422: {"model": ErrorBody, "description": "Invalid input; `detail` names the field"},
+}
+#: and those of the routes that need an API key
+KEYED_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The request body cannot be parsed"},
+    **ERRORS,
+    401: {"model": ErrorBody, "description": "No valid API key in `X-API-Key`"},
+    404: {"model": ErrorBody, "description": "An unknown decision id"},
+    503: {"model": ErrorBody, "description": "The model store cannot be read"},
+}
 
 logger = logging.getLogger("xsell.service")
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, FiniteFloat, StringConstraints
 
 __all__ = [
     "AuditView",
     "DecisionRequestBody",
     "DecisionsResponse",
+    "ErrorBody",
+    "FieldError",
+    "HealthResponse",
     "ModelsResponse",
     "Offer",
     "OutcomeEventBody",
@@ -19,7 +22,9 @@ __all__ = [
     "RefusedOffer",
 ]
 
-Scalar = str | int | float | bool | None
+#: text without NUL characters (PostgreSQL cannot store them)
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+Scalar = Text | int | float | bool | None
 CustomerBody = dict[str, Scalar]
 
 
@@ -31,13 +36,13 @@ class DecisionRequestBody(BaseModel):
     customer: CustomerBody | list[CustomerBody] = Field(
         description="The customer's columns (an object), or a list of such objects"
     )
-    channel: str | None = Field(
+    channel: Text | None = Field(
         default=None,
         min_length=1,
         max_length=32,
         description="The channel asking (web, app, ...): part of the placement key",
     )
-    placement: str = Field(default="default", min_length=1, max_length=64)
+    placement: Text = Field(default="default", min_length=1, max_length=64)
     top_n: int = Field(default=1, ge=1, le=10)
     at: AwareDatetime | None = Field(default=None, description="Decision time (default: now)")
     mode: Literal["realtime", "batch"] = "realtime"
@@ -77,16 +82,31 @@ class DecisionsResponse(BaseModel):
     refused: list[RefusedOffer] = Field(default_factory=list)
 
 
+class FieldError(BaseModel):
+    """One invalid field: where it is (``loc``), what is wrong, and the kind of error."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``detail`` says what is wrong, naming the field; for a request
+    that does not match this schema, one entry per invalid field."""
+
+    detail: str | list[FieldError]
+
+
 class OutcomeEventBody(BaseModel):
     """Something that happened after a decision."""
 
     model_config = ConfigDict(extra="forbid")
 
-    decision_id: str = Field(min_length=1, max_length=64)
-    type: str = Field(min_length=1, max_length=32)
+    decision_id: Text = Field(min_length=1, max_length=64)
+    type: Text = Field(min_length=1, max_length=32)
     value: FiniteFloat | None = None
     at: AwareDatetime | None = Field(default=None, description="Event time (default: now)")
-    idempotency_key: str = Field(min_length=1, max_length=200)
+    idempotency_key: Text = Field(min_length=1, max_length=200)
 
 
 class RefusedDelivery(BaseModel):
@@ -139,6 +159,14 @@ class AuditView(BaseModel):
     )
     outcomes: list[dict[str, Any]]
     learned: dict[str, Any] | None
+
+
+class HealthResponse(BaseModel):
+    """The worker is up: which model version it serves, and its process id."""
+
+    status: Literal["ok"]
+    model_version: int
+    worker_pid: int
 
 
 class ModelsResponse(BaseModel):

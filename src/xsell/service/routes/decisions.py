@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Path
 
 from xsell.errors import InputError, XsellError
 from xsell.service.deps import StateDep, require_api_key
+from xsell.service.errors import KEYED_ERRORS
 from xsell.service.queries import audit_view, offers_of
 from xsell.service.schemas import AuditView, DecisionRequestBody, DecisionsResponse
 from xsell.service.state import ServiceState
@@ -16,17 +17,42 @@ from xsell.service.state import ServiceState
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/decisions", tags=["decisions"], dependencies=[Depends(require_api_key)]
+    prefix="/v1/decisions",
+    tags=["decisions"],
+    dependencies=[Depends(require_api_key)],
+    responses=KEYED_ERRORS,
 )
 
 IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[^\x00]*$")
 ]
+DecisionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
+#: longest customer id the log stores
+MAX_ID_LENGTH = 128
 
 
 def _respond(state: ServiceState, ids: list[str]) -> DecisionsResponse:
     offers, refused = offers_of(state.engine, ids)
     return DecisionsResponse(offers=offers, model_version=state.model_version, refused=refused)
+
+
+def _check_ids(customers: pd.DataFrame, column: str) -> None:
+    """Each customer once per request (one decision id each), ids the log can store."""
+    if column not in customers.columns:
+        return  # the agent names the missing column
+    ids = customers[column].astype(str)
+    too_long = ids[ids.str.len() > MAX_ID_LENGTH]
+    if len(too_long):
+        raise InputError(
+            f"`customer` {column!r} must be at most {MAX_ID_LENGTH} characters, "
+            f"got {len(too_long.iloc[0])} (customer {int(too_long.index[0])})"
+        )
+    repeated = ids[ids.duplicated()]
+    if len(repeated):
+        raise InputError(
+            f"`customer` lists {column!r} {repeated.iloc[0]!r} more than once; "
+            "decide for each customer once per request"
+        )
 
 
 @router.post("")
@@ -49,6 +75,7 @@ def decide(
             f"`customer` must hold 1 to {state.settings.max_customers} customers, got {len(rows)}"
         )
     customers = pd.DataFrame.from_records(rows)
+    _check_ids(customers, state.agent.spec.customer_id)
     placement = body.placement if body.channel is None else f"{body.channel}/{body.placement}"
     with state.lock:
         agent = state.agent
@@ -82,9 +109,7 @@ def decide(
 
 
 @router.get("/{decision_id}")
-def audit(
-    decision_id: Annotated[str, Path(min_length=1, max_length=64)], state: StateDep
-) -> AuditView:
+def audit(decision_id: DecisionId, state: StateDep) -> AuditView:
     """The audit view of one decision: inputs, eligible and blocked products, probabilities,
     explanation, versions, contact, outcomes and the learned reward."""
     return audit_view(state.engine, decision_id, state.agent.featurizer.feature_names)

@@ -5,11 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from xsell.service.deps import StateDep, require_api_key
+from xsell.service.errors import KEYED_ERRORS
 from xsell.service.schemas import ModelsResponse
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/v1/models", tags=["models"], dependencies=[Depends(require_api_key)])
+router = APIRouter(
+    prefix="/v1/models",
+    tags=["models"],
+    dependencies=[Depends(require_api_key)],
+    responses=KEYED_ERRORS,
+)
 
 
 @router.get("")

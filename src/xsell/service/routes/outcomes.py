@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from xsell.service.deps import StateDep, require_api_key
+from xsell.service.errors import KEYED_ERRORS
 from xsell.service.schemas import (
     OutcomeEventBody,
     OutcomesRefused,
@@ -22,7 +23,10 @@ from xsell.store.events import EventReceipt
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/v1/outcomes", tags=["outcomes"], dependencies=[Depends(require_api_key)]
+    prefix="/v1/outcomes",
+    tags=["outcomes"],
+    dependencies=[Depends(require_api_key)],
+    responses=KEYED_ERRORS,
 )
 
 
