@@ -188,3 +188,19 @@ def test_a_batch_offer_recorded_after_a_rival_contact_is_refused_under_the_lock(
         assert _count(world, Decision) == len(world.decisions) + 2  # both decisions are kept
     finally:
         world.log.engine.dispose()
+
+
+def test_a_delivery_reported_late_counts_the_contacts_recorded_after_its_time(
+    db_url: str,
+) -> None:
+    # two workers: the one whose clock says 09:00:05 commits first, then 09:00:01 arrives
+    world = build_world(db_url, n=20, catalog=contact_limited_catalog(1))
+    try:
+        offers = _one_customer_offers(world, 2)
+        world.log.record_decisions(offers, world.agent)
+        early, late = offers["decision_id"].astype(str).tolist()
+        assert world.log.record_delivery(late, at=T0 + timedelta(seconds=5))
+        assert not world.log.record_delivery(early, at=T0 + timedelta(seconds=1))
+        assert _count(world, Contact) == 1
+    finally:
+        world.log.engine.dispose()

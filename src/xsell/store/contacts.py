@@ -32,10 +32,16 @@ _CHUNK = 5_000  # ids per IN list (SQLite allows 32,766 parameters per statement
 
 
 class ConnectionContacts:
-    """The contacts table read through one open connection (a :class:`ContactHistory`)."""
+    """The contacts table read through one open connection (a :class:`ContactHistory`).
 
-    def __init__(self, conn: Connection) -> None:
+    With ``until``, a contact recorded at a later time is read as made at ``until``: it
+    counts for the caps of a contact at ``until`` (deliveries may be reported out of
+    order, and workers' clocks differ).
+    """
+
+    def __init__(self, conn: Connection, until: datetime | None = None) -> None:
         self.conn = conn
+        self.until = until
 
     def contacts_since(self, customer_ids: np.ndarray, since: datetime) -> pd.DataFrame:
         """Contacts of these customers at or after ``since`` (UTC)."""
@@ -49,6 +55,9 @@ class ConnectionContacts:
             rows.extend(tuple(r) for r in self.conn.execute(stmt))
         out = pd.DataFrame(rows, columns=list(CONTACT_COLUMNS))
         out["at"] = pd.to_datetime(out["at"], utc=True)
+        if self.until is not None:
+            until = pd.Timestamp(self.until).tz_convert("UTC")
+            out["at"] = out["at"].where(out["at"] <= until, until)
         return out
 
     def record(self, contacts: pd.DataFrame) -> None:
@@ -124,9 +133,9 @@ def contact_or_refuse(
     Call inside a write transaction. Each row has ``decision_id, customer_id, product,
     channel, at, source`` and optionally the ``idempotency_key`` of the event that asked.
     The customers are locked first (:func:`lock_customers`), then the contacts are checked
-    in time order, each against the contacts recorded before it (this request's included),
-    and recorded, or stored as a :class:`RefusedContact` naming the rule (cool-off period,
-    frequency cap, contact limit). A decision contacted before is left alone (not refused).
+    in time order, each against the customer's recorded contacts (this request's and any
+    with a later time included), and recorded, or stored as a :class:`RefusedContact`
+    naming the rule (cool-off period, frequency cap, contact limit). A decision contacted before is left alone (not refused).
     Returns ``{decision_id: rule}`` of the refused contacts.
     """
     if not contacts:
@@ -184,14 +193,13 @@ def _blocking_rules(
     for i, c in enumerate(batch):
         if c["product"] in pids:  # a product the catalog no longer has: no rule applies
             by_time.setdefault(c["at"], []).append(i)
-    history = ConnectionContacts(conn)
     for at, rows in by_time.items():
         assert isinstance(at, datetime)
         reasons = contact_blocks(
             np.array([batch[i]["customer_id"] for i in rows], dtype=object),
             catalog,
             at=at,
-            history=history,
+            history=ConnectionContacts(conn, until=at),  # later contacts count too
         )
         for j, i in enumerate(rows):
             out[i] = str(reasons[j, pids.index(str(batch[i]["product"]))])
