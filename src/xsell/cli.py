@@ -322,21 +322,25 @@ def learn(
     """
     import time
 
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DBAPIError
 
     from xsell.errors import PersistenceError
     from xsell.store import Learner, make_engine
 
     learner = Learner(make_engine(database_url), batch_size=batch_size)
+    waiting = ""
     try:
         while True:
             try:
                 _learn_step(learner)
-            except (PersistenceError, OperationalError) as exc:
+                waiting = ""
+            except (PersistenceError, DBAPIError) as exc:  # no database, tables or model yet
                 if every <= 0:
                     err.print(f"[bold red]error:[/] {_first_line(exc)}")
                     raise typer.Exit(code=2) from None
-                err.print(f"[yellow]waiting:[/] {_first_line(exc)}")  # the server may be starting
+                if _first_line(exc) != waiting:  # the server may be starting: say so once
+                    waiting = _first_line(exc)
+                    err.print(f"[yellow]waiting:[/] {waiting}")
             if every <= 0:
                 return
             time.sleep(every)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from tests.store.conftest import World
+from tests.store.conftest import World, build_world
 from xsell.cli import app
 from xsell.store import migrate
 from xsell.store.tables import LearnedOutcome
@@ -48,10 +48,23 @@ def test_learn_on_a_database_without_a_model_exits_with_code_2(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_learn_every_n_seconds_learns_in_the_background_until_ctrl_c(world: World) -> None:
+def test_learn_every_n_seconds_waits_for_the_server_then_learns_until_ctrl_c(
+    db_url: str, tmp_path: Path
+) -> None:
     cmd = [sys.executable, "-m", "xsell.cli", "learn", "--every", "0.2", "--database-url"]
-    proc = subprocess.Popen([*cmd, world.url], stdout=subprocess.PIPE, text=True)
+    # started first, on an empty database: it waits for the schema and version 0
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        proc = subprocess.Popen([*cmd, db_url], stdout=subprocess.PIPE, stderr=stderr, text=True)
+    world = None
     try:
+        deadline = time.monotonic() + 60
+        while "waiting:" not in log.read_text():
+            assert proc.poll() is None, f"the learner exited: {log.read_text()}"
+            assert time.monotonic() < deadline, "the learner did not say it waits"
+            time.sleep(0.1)
+        assert 'relation "model_versions" does not exist' in log.read_text()
+        world = build_world(db_url)
         offered = world.deliver_all()  # while the learner runs
         deadline = time.monotonic() + 60
         while _learned(world) < len(offered):
@@ -67,3 +80,7 @@ def test_learn_every_n_seconds_learns_in_the_background_until_ctrl_c(world: Worl
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        if world is not None:
+            world.log.engine.dispose()

@@ -292,8 +292,9 @@ class DecisionLog:
         Atomic per customer: the catalog's cool-off, frequency caps and contact limit are
         checked against the log and the contact recorded in one transaction that holds the
         customer's lock, so concurrent deliveries to one customer cannot all pass a cap.
-        Returns ``False`` (and records nothing) when a rule blocks the contact; delivering
-        a decision again returns ``True`` and changes nothing.
+        Returns ``False`` when a rule blocks the contact: no contact is recorded, a refused
+        contact naming the rule is. Delivering a decision again returns ``True`` and changes
+        nothing.
         """
         ts = self._now(at)
         with write_transaction(self.engine) as conn:
