@@ -320,6 +320,7 @@ def learn(
     at any moment loses nothing (a step is one transaction). Several learners on one
     PostgreSQL database take turns.
     """
+    import signal
     import time
 
     from sqlalchemy.exc import DBAPIError
@@ -327,40 +328,46 @@ def learn(
     from xsell.errors import PersistenceError
     from xsell.store import Learner, make_engine
 
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM (a service manager's stop) ends it like Ctrl-C
+
     learner = Learner(make_engine(database_url), batch_size=batch_size)
-    waiting = ""
+    previous = signal.signal(signal.SIGTERM, stop)
+    last = ""
     try:
         while True:
             try:
-                _learn_step(learner)
-                waiting = ""
+                note = _learn_step(learner)
             except (PersistenceError, DBAPIError) as exc:  # no database, tables or model yet
                 if every <= 0:
                     err.print(f"[bold red]error:[/] {_first_line(exc)}")
                     raise typer.Exit(code=2) from None
-                if _first_line(exc) != waiting:  # the server may be starting: say so once
-                    waiting = _first_line(exc)
-                    err.print(f"[yellow]waiting:[/] {waiting}")
+                note = f"waiting: {_first_line(exc)}"  # the server may be starting
+            if note and note != last:  # an idle learner says so once, not every round
+                (err if note.startswith("waiting") else console).print(note, markup=False)
+            last = note
             if every <= 0:
                 return
             time.sleep(every)
     except KeyboardInterrupt:
         console.print("Learner stopped.")
     finally:
+        signal.signal(signal.SIGTERM, previous)
         learner.engine.dispose()
 
 
-def _learn_step(learner: Learner) -> None:
-    """Learn until nothing closed is left, saying what each step stored."""
+def _learn_step(learner: Learner) -> str:
+    """Learn until nothing closed is left, printing each version stored; why it is idle
+    (``""`` when it learned something)."""
     learned_any = False
     while True:
         r = learner.run_once()
         if r.version is None:
+            if learned_any:
+                return ""
             if r.busy:
-                console.print("another learner is busy; trying again later")
-            elif not learned_any:
-                console.print("nothing to learn: no closed outcomes")
-            return
+                return "another learner is busy; trying again later"
+            return "nothing to learn: no closed outcomes"
         learned_any = True
         console.print(
             f"model version {r.version}: learned {r.learned:,} outcomes "

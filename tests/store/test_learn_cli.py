@@ -48,7 +48,7 @@ def test_learn_on_a_database_without_a_model_exits_with_code_2(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
-def test_learn_every_n_seconds_waits_for_the_server_then_learns_until_ctrl_c(
+def test_learn_every_n_seconds_waits_for_the_server_then_learns_until_stopped(
     db_url: str, tmp_path: Path
 ) -> None:
     cmd = [sys.executable, "-m", "xsell.cli", "learn", "--every", "0.2", "--database-url"]
@@ -71,7 +71,7 @@ def test_learn_every_n_seconds_waits_for_the_server_then_learns_until_ctrl_c(
             assert proc.poll() is None, "the learner exited early"
             assert time.monotonic() < deadline, "the learner did not learn within 60 s"
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGTERM)  # a service manager's stop; Ctrl-C ends it the same way
         out, _ = proc.communicate(timeout=30)
         assert proc.returncode == 0, out
         assert "Learner stopped." in out and "model version 1:" in out
