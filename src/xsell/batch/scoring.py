@@ -147,6 +147,8 @@ def score_chunk(
     customers: pd.DataFrame,
     run: RunContext,
     snapshot: ContactSnapshot | pd.DataFrame | None = None,
+    *,
+    with_log: bool = True,
 ) -> ScoredChunk:
     """Decide for one chunk of a batch run and build its decision-log rows.
 
@@ -162,6 +164,8 @@ def score_chunk(
     snapshot
         The contact snapshot of the run (or only its rows for these customers, as a
         summary table); ``None`` for a log without contacts.
+    with_log
+        Build the log rows (``False``: a dry run, ``log`` is empty).
 
     Returns
     -------
@@ -184,7 +188,7 @@ def score_chunk(
         groups = pd.Categorical.from_codes(codes, categories=pd.Index(names))
         at_col = list(decisions.columns).index("placement") + 1
         decisions.insert(at_col, "traffic_group", pd.Series(groups, index=decisions.index))
-        rows = log_rows(agent, decisions, customers, run.rules)
+        rows = log_rows(agent, decisions, customers, run.rules) if with_log else LogRows.empty()
     return ScoredChunk(decisions, rows)
 
 

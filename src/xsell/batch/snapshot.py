@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, select
 
 from xsell._rng import hash_keys
 from xsell._time import as_utc
@@ -31,7 +31,7 @@ from xsell.guardrails.contact_summary import (
     summarize_contacts,
 )
 from xsell.store.engine import read_transaction
-from xsell.store.tables import Contact
+from xsell.store.tables import Contact, Decision
 
 __all__ = ["SNAPSHOT_SCHEMA", "ContactSnapshot"]
 
@@ -103,13 +103,26 @@ class ContactSnapshot:
         return cls(summarize_contacts(contacts, catalog, as_utc(at)), at)
 
     @classmethod
-    def from_log(cls, engine: Engine, catalog: Catalog, at: datetime) -> ContactSnapshot:
+    def from_log(
+        cls, engine: Engine, catalog: Catalog, at: datetime, *, exclude_run: str | None = None
+    ) -> ContactSnapshot:
         """Read the decision log's contacts within the rules' look-back, streamed and
-        summarized part by part (memory grows with the contacted customers, not the log)."""
+        summarized part by part (memory grows with the contacted customers, not the log).
+
+        ``exclude_run``: leave out the contacts of that batch run's own decisions (a rerun
+        of a run reads what the run first read).
+        """
         ts = as_utc(at)
         stmt = select(Contact.customer_id, Contact.product, Contact.at).where(
             Contact.at >= since(ts, catalog).to_pydatetime(), Contact.at <= ts.to_pydatetime()
         )
+        if exclude_run is not None:
+            own = select(Decision.id).where(
+                Decision.id == Contact.decision_id,
+                Decision.placement == exclude_run,
+                Decision.mode == "batch",
+            )
+            stmt = stmt.where(~exists(own))
         parts = []
         with read_transaction(engine) as conn:
             result = conn.execution_options(stream_results=True, yield_per=_STREAM_ROWS).execute(
