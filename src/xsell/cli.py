@@ -13,8 +13,18 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from xsell.agent import Agent, default_policy
 from xsell.catalog.loader import load_catalog
@@ -44,7 +54,7 @@ def _clean_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except XsellError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")  # text, not markup
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -377,6 +387,133 @@ def _learn_step(learner: Learner) -> str:
 
 def _first_line(exc: Exception) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+class _RateColumn(ProgressColumn):
+    """Rows per second, from Rich's own speed estimate."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("" if speed is None else f"{speed:,.0f} rows/s")
+
+
+def _capacities(values: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in ",".join(values).split(","):
+        if not item.strip():
+            continue
+        pid, sep, n = item.partition("=")
+        if not sep or not n.strip().lstrip("-").isdigit():
+            raise _bad("--capacity", f"expected PRODUCT=N, got {item!r}")
+        out[pid.strip()] = int(n)
+    return out
+
+
+@app.command()
+@_clean_errors
+def score(
+    customers: Annotated[Path, typer.Argument(help="Customer file: Parquet, or CSV (.csv).")],
+    out: Annotated[Path, typer.Option("--out", help="Offers file: .csv for CSV, else Parquet.")],
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db)."),
+    ] = None,
+    agent_file: Annotated[
+        Path | None,
+        typer.Option("--agent", help="A saved agent (default: the log's newest model version)."),
+    ] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run id (default: <file stem>-<date>); rerun = resume.")
+    ] = None,
+    at: Annotated[
+        str | None, typer.Option(help="Decision time of a new run, ISO 8601 (default: now).")
+    ] = None,
+    chunk_size: Annotated[int, typer.Option(help="Customers per chunk.", min=1)] = 100_000,
+    control_share: Annotated[
+        float, typer.Option(help="Share held out with no offer (control group).", min=0, max=1)
+    ] = 0.0,
+    control_salt: Annotated[str, typer.Option(help="Salt of the control-group hash.")] = "xsell",
+    capacity: Annotated[
+        list[str] | None,
+        typer.Option(help="Most offers of a product in the run: PRODUCT=N (repeat, or a,b)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Decide and write the offers; log nothing.")
+    ] = False,
+    engine: Annotated[str, typer.Option(help="local (chunks in this process) or spark.")] = "local",
+) -> None:
+    """Score a customer file for an outbound campaign with the real-time channel's policy.
+
+    Reads in chunks (memory stays bounded), logs every decision to the decision log (mode
+    batch, each product's batch channel; caps and cool-off from the log's contacts) and
+    writes the offers. Killed half-way, the same command resumes: nobody is decided twice.
+    """
+    from xsell.batch.runner import BatchOptions, run_batch
+    from xsell.store import ModelRegistry, make_engine, migrate
+
+    if engine not in ("local", "spark"):
+        raise _bad("--engine", f"must be 'local' or 'spark', got {engine!r}")
+    limits = _capacities(capacity or [])
+    db = make_engine(database_url)
+    try:
+        migrate(db)
+        if agent_file is not None:
+            agent = Agent.load(str(agent_file))
+        else:
+            registry = ModelRegistry(db)
+            if registry.latest() is None:
+                raise XsellError(
+                    "the decision log holds no model version: register one (xsell serve does on "
+                    "first start) or pass --agent FILE"
+                )
+            agent = registry.load()
+        options = BatchOptions(
+            run_id=run_id,
+            at=at,
+            chunk_size=chunk_size,
+            control_share=control_share,
+            control_salt=control_salt,
+            capacity=limits,
+            dry_run=dry_run,
+        )
+        if engine == "spark":
+            import importlib
+
+            try:
+                spark = importlib.import_module("xsell.batch.spark")
+            except ImportError:
+                raise XsellError(
+                    "--engine spark needs the spark extra: pip install 'xsell[spark]'"
+                ) from None
+            result = spark.run_spark(agent, customers, out, engine=db, options=options)
+        else:
+            with Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("rows"),
+                _RateColumn(),
+                TimeRemainingColumn(),
+                console=err,
+            ) as bar:
+                task = bar.add_task("checking the file", total=None)
+
+                def tick(done: int, total: int, phase: str) -> None:
+                    what = "capacity (pass 1)" if phase == "capacity" else "deciding"
+                    bar.update(
+                        task, completed=done, total=None if total < 0 else total, description=what
+                    )
+
+                result = run_batch(agent, customers, out, engine=db, options=options, progress=tick)
+    finally:
+        db.dispose()
+    console.print(
+        f"run {result.run_id}: {result.rows:,} customers, {result.offers:,} offers, "
+        f"{result.control:,} in the control group, {result.logged:,} decisions logged"
+        + (" (dry run)" if dry_run else "")
+        + (f", resumed after {result.resumed_chunks} chunk(s)" if result.resumed_chunks else "")
+        + f"; {result.seconds:,.1f} s → {out}"
+    )
 
 
 @app.command()

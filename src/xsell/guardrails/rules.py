@@ -8,17 +8,22 @@ cool-off, the product's frequency cap, the catalog-wide contact limit.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
 
 from xsell.catalog.product import Catalog, Mode, Product, Rule
-from xsell.errors import SchemaError
+from xsell.errors import InputError, SchemaError
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
+from xsell.guardrails.contact_summary import (
+    ContactSummaries,
+    rule_inputs,
+    since,
+)
 
 __all__ = [
     "NO_CHANNEL",
@@ -64,6 +69,29 @@ class GuardrailResult:
         reason = self.reason.copy()
         reason[self.eligible & ~reachable] = self.labels.index(NO_CHANNEL)
         return GuardrailResult(reason == 0, reason, self.labels, self.contacts_left)
+
+    def with_blocks(self, blocks: Mapping[str, np.ndarray]) -> GuardrailResult:
+        """Block more (customer, product) pairs, each mask under its own reason.
+
+        ``blocks`` maps a reason (e.g. ``"control group"``, ``"campaign capacity"``) to a
+        boolean mask, (n, K) or (n,) for every product; the reasons are checked after every
+        built-in guardrail, in the order given, and appended to :attr:`labels`.
+        """
+        labels = list(self.labels)
+        reason = self.reason.copy()
+        for label, mask in blocks.items():
+            m = np.asarray(mask, dtype=bool)
+            if m.ndim == 1:
+                m = m[:, None]
+            if m.shape[0] != reason.shape[0] or m.shape[1] not in (1, reason.shape[1]):
+                raise InputError(
+                    f"`blocked` mask {label!r} has shape {m.shape}; expected "
+                    f"({reason.shape[0]},) or {reason.shape}"
+                )
+            if label not in labels:
+                labels.append(label)
+            reason[(reason == 0) & m] = labels.index(label)
+        return GuardrailResult(reason == 0, reason, tuple(labels), self.contacts_left)
 
 
 #: why a product is blocked when the agent chooses channels and none is consented
@@ -228,17 +256,41 @@ def _contact_rules(customers, catalog, spec, at, history, block) -> np.ndarray: 
     """Apply cool-off, caps and the contact limit; return each customer's recent contacts."""
     products = catalog.products
     policy = catalog.contact_policy
-    lookback = max(
-        [policy.period_days]
-        + [p.cool_off_days for p in products]
-        + [p.frequency_cap.period_days for p in products if p.frequency_cap]
-    )
     ids = customers[spec.customer_id].astype(str).to_numpy()
-    contacts = history.contacts_since(ids, at - timedelta(days=lookback))
-    n, K = len(customers), len(products)
+    if isinstance(history, ContactSummaries):
+        in_cool, counts, total = rule_inputs(
+            history.contact_summary(ids, at, catalog), ids, catalog, at
+        )
+    else:
+        in_cool, counts, total = _from_contacts(ids, catalog, at, history)
+    cap_max = np.array(
+        [
+            p.frequency_cap.max_offers if p.frequency_cap else np.iinfo(np.int64).max
+            for p in products
+        ]
+    )
     # no early return on an empty history: a cap of 0 offers blocks everyone regardless
-    row = pd.Index(ids).get_indexer(contacts["customer_id"].astype(str))
-    col = pd.Index([p.id for p in products]).get_indexer(contacts["product_id"].astype(str))
+    for k in range(len(products)):
+        block(k, in_cool[:, k], "cool-off period")
+        block(k, counts[:, k] >= cap_max[k], "frequency cap")
+        block(k, total >= policy.max_offers, "contact limit")
+    return total
+
+
+def _from_contacts(
+    ids: np.ndarray, catalog: Catalog, at: datetime, history: ContactHistory
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the contact rules read, straight from raw contacts (no summary: the real-time
+    path, one customer at a time; :func:`~xsell.guardrails.contact_summary.rule_inputs`
+    gives the same from a summary)."""
+    products = catalog.products
+    policy = catalog.contact_policy
+    contacts = history.contacts_since(ids, since(at, catalog))
+    n, K = len(ids), len(products)
+    row = pd.Index(ids).get_indexer(pd.Index(contacts["customer_id"].astype(str)))
+    col = pd.Index([p.id for p in products]).get_indexer(
+        pd.Index(contacts["product_id"].astype(str))
+    )
     at_ns = pd.Timestamp(at).tz_convert("UTC").as_unit("ns").value
     # times may come in any resolution (pandas reads datetimes as us, Parquet as ms ...)
     contact_ns = (
@@ -255,19 +307,9 @@ def _contact_rules(customers, catalog, spec, at, history, block) -> np.ndarray: 
     cap_period = np.array(
         [p.frequency_cap.period_days if p.frequency_cap else 0.0 for p in products]
     )
-    cap_max = np.array(
-        [
-            p.frequency_cap.max_offers if p.frequency_cap else np.iinfo(np.int64).max
-            for p in products
-        ]
-    )
     in_cool = np.zeros((n, K), dtype=bool)
     in_cool[row[age_days < cool[col]], col[age_days < cool[col]]] = True
     counts = np.zeros((n, K), dtype=np.int64)
     within = age_days < cap_period[col]
     np.add.at(counts, (row[within], col[within]), 1)
-    for k in range(K):
-        block(k, in_cool[:, k], "cool-off period")
-        block(k, counts[:, k] >= cap_max[k], "frequency cap")
-        block(k, total >= policy.max_offers, "contact limit")
-    return total
+    return in_cool, counts, total

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     reward_rules
         Which events count and how long an offer's observation window lasts (a JSON
         object in ``XSELL_REWARD_RULES``, e.g. ``{"window_days": 14, "grace_days": 1}``).
+    control_share, control_salt
+        The control group: customers held out with no offer, by the same salted hash as a
+        batch run's (:func:`xsell.control_group.in_control_group`); 0 (default): none.
 
     Examples
     --------
@@ -76,6 +79,8 @@ class Settings(BaseSettings):
     seed: int = 0
     reference_size: int = Field(default=2_000, ge=10)
     reward_rules: RewardRules = Field(default_factory=RewardRules)
+    control_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    control_salt: str = Field(default="xsell", min_length=1)
 
     @field_validator("api_key_hashes")
     @classmethod

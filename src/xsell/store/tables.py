@@ -27,6 +27,7 @@ from xsell.store.engine import UTCDateTime
 
 __all__ = [
     "Base",
+    "BatchRun",
     "Contact",
     "CustomerLock",
     "Decision",
@@ -209,3 +210,19 @@ class DecisionRequest(Base):
     idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     decision_ids: Mapped[list[Any]] = mapped_column(JSON)
+
+
+class BatchRun(Base):
+    """A batch run (``xsell score``): its decision time and settings, so a rerun or a resumed
+    run of the same id makes the same decisions, with the same ids."""
+
+    __tablename__ = "batch_runs"
+
+    run_id: Mapped[str] = mapped_column(_NAME, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    rows: Mapped[int | None] = mapped_column(Integer)
+    offers: Mapped[int | None] = mapped_column(Integer)
