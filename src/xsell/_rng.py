@@ -15,6 +15,7 @@ per-key ``numpy.random.Philox`` instance cannot do at the rates xsell needs.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -58,11 +59,7 @@ def hash_keys(*parts: Iterable[object] | np.ndarray | pd.Series | str | int) -> 
     hashed: list[np.ndarray] = []
     for part in parts:
         if isinstance(part, str | int | np.integer):
-            hashed.append(
-                np.asarray(
-                    pd.util.hash_array(np.asarray([str(part)], dtype=object), categorize=False)
-                )
-            )
+            hashed.append(_scalar_hash(str(part)))
         else:
             arr = np.asarray(part)
             if arr.dtype.kind in "OUS":
@@ -78,6 +75,15 @@ def hash_keys(*parts: Iterable[object] | np.ndarray | pd.Series | str | int) -> 
     with np.errstate(over="ignore"):
         for h in hashed:
             out = mix64(out * _GOLDEN + h.astype(np.uint64))
+    return out
+
+
+@lru_cache(maxsize=1024)
+def _scalar_hash(part: str) -> np.ndarray:
+    """The hash of a key part shared by every row (a placement, a time): cached, as one
+    placement serves many calls."""
+    out = np.asarray(pd.util.hash_array(np.asarray([part], dtype=object), categorize=False))
+    out.setflags(write=False)
     return out
 
 

@@ -13,26 +13,29 @@ import numpy as np
 import pandas as pd
 
 from xsell._pending import PendingDecisions
-from xsell._rng import hash_keys, keyed_uniform, mix64
 from xsell._time import Clock, as_utc, system_clock
+from xsell.act_records import act_records, act_together
 from xsell.arms import Arms
 from xsell.catalog.product import Catalog, Mode
-from xsell.decision_ids import IdParts, make_ids
-from xsell.decisions import decision_frame, top_drivers_of
+from xsell.decision_ids import id_array
+from xsell.decisions import (
+    RecordDecisions,
+    decision_frame,
+)
 from xsell.errors import InputError, NotFittedError, SchemaError
-from xsell.explain import render_explanations
+from xsell.explain import explanation, render_explanations
 from xsell.features.featurizer import Design, Featurizer, check_customers, duplicated_ids
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
-from xsell.guardrails.rules import GuardrailResult, consent_flags, evaluate_guardrails
-from xsell.models.base import Prediction
+from xsell.guardrails.rules import consent_flags, evaluate_guardrails
 from xsell.models.bayes_logistic import BayesianLogisticRegression
 from xsell.models.factory import UNCERTAIN_KINDS, add_product, build_model, check_kind
 from xsell.outcomes import parse_outcomes
-from xsell.policies.base import ActionValues, Choice, Policy, choose
+from xsell.policies.base import ActionValues, Policy
 from xsell.policies.thompson import ThompsonSampling
 from xsell.prior import WarmStartPrior
 from xsell.records import OfferResult, UpdateSummary
+from xsell.slots import decide_slots
 
 __all__ = ["Agent", "default_policy"]
 
@@ -342,87 +345,41 @@ class Agent:
             with no offer keeps one row (rank 1, no product).
         """
         check_customers(customers, self.spec, unique=False)  # uniqueness: on the keys below
-        if mode not in ("realtime", "batch"):
-            raise InputError(f"`mode` must be 'realtime' or 'batch', got {mode!r}")
-        if not isinstance(top_n, int | np.integer) or isinstance(top_n, bool) or top_n < 1:
-            raise InputError(f"`top_n` must be an integer >= 1, got {top_n!r}")
-        ts = as_utc(self.clock() if at is None else at)
+        ts = self._check_call(at, mode, top_n)
         if not self.is_fitted:
             self.fit_features(customers)
-        design = self.featurizer.transform(customers)
-        by_channel = self.arms.by_channel
-        guard = evaluate_guardrails(
+        slots = decide_slots(
+            self,
             customers,
-            self.catalog,
-            self.spec,
-            at=ts,
-            mode=mode,
-            history=self.history,
-            check_consent=not by_channel,
+            lambda: _as_str_array(customers[self.spec.customer_id]),
+            lambda: duplicated_ids(customers[self.spec.customer_id]),
+            ts,
+            mode,
+            placement,
+            top_n,
+            blocked,
         )
-        if blocked:
-            guard = guard.with_blocks(blocked)
-        arm_eligible = guard.eligible[:, self.arms.product]
-        if by_channel:
-            channels = self.arms.channels(self.catalog, mode)
-            consent = consent_flags(customers, self.spec, channels)
-            arm_eligible &= np.column_stack([consent[c] for c in channels])
-            guard = guard.with_unreachable(self.arms.product, arm_eligible)
-        arm_design = self._arm_design(design)
-        values = self._action_values(design, arm_design, arm_eligible, mode)
-        ids = _as_str_array(customers[self.spec.customer_id])
-        keys = hash_keys(ids, ts.value, placement)
-        sorted_keys = np.sort(keys)  # a sort: several times faster than np.unique's hashing
-        if (sorted_keys[1:] == sorted_keys[:-1]).any():  # 64-bit keys collide only for equal ids
-            duplicated_ids(customers[self.spec.customer_id])
         frames = []
-        rows = np.arange(len(ids))
-        eligible = arm_eligible
-        slot_values = values
-        action = np.zeros(len(ids), dtype=np.int64)
-        keep = np.ones(len(ids), dtype=bool)
-        for rank in range(1, top_n + 1):
-            if rank > 1:
-                # what is left: earlier slots are taken, the contact limit may cut the list
-                rows, eligible = rows[keep], eligible[keep].copy()
-                # a product appears once per list, whichever channel it went through
-                taken = self.arms.product[action[keep] - 1]
-                eligible &= self.arms.product[None, :] != taken[:, None]
-                eligible &= (guard.contacts_left[rows] >= rank)[:, None]
-                live = eligible.any(axis=1)
-                rows, eligible = rows[live], eligible[live]
-                if len(rows) == 0:
-                    break
-                pred = values.prediction
-                slot_values = ActionValues(
-                    Prediction(
-                        pred.loc[rows], None if pred.scale is None else pred.scale[rows], pred.link
-                    ),
-                    values.value,
-                    values.penalty[rows],
-                    eligible,
-                )
-            slot_keys = keys[rows] if rank == 1 else mix64(keys[rows] ^ np.uint64(rank))
-            u = keyed_uniform(self.seed, keys[rows], rank - 1)
-            choice = choose(self.policy, slot_values, u, n_learned=self.n_learned)
-            action = choice.action
-            keep = action > 0
-            frame = self._record(
-                customers.iloc[rows] if rank > 1 else customers,
-                ids[rows],
-                slot_keys,
+        for slot in slots:
+            rows = slot.rows
+            frame = decision_frame(
+                customers[self.spec.customer_id].array[rows],
+                customers.index[rows],
+                id_array(slot.id_parts),
                 ts,
                 mode,
                 placement,
-                rank,
-                arm_design.rows(rows) if rank > 1 else arm_design,
-                choice,
-                guard,
-                rows,
+                self.catalog,
+                self.arms,
+                self.model_version,
+                self.policy_version,
+                slot.choice,
+                slot.reason,
+                slot.labels,
+                slot.drivers,
             )
-            frames.append(frame if rank == 1 else frame[keep])
-            if not keep.any():
-                break
+            frame.insert(2, "rank", np.full(len(frame), slot.rank, dtype=np.int16))
+            frames.append(frame if slot.keep is None else frame[slot.keep])
         if len(frames) == 1:
             return frames[0]
         out = pd.concat(frames)
@@ -476,64 +433,74 @@ class Agent:
             np.maximum(out[:, k], arm_ev[:, a], out=out[:, k])
         return out
 
-    def _record(
+    def act_records(
         self,
-        customers: pd.DataFrame,
-        ids: np.ndarray,
-        keys: np.ndarray,
-        ts: pd.Timestamp,
-        mode: Mode,
-        placement: str,
-        rank: int,
-        design: Design,
-        choice: Choice,
-        guard: GuardrailResult,
-        rows: np.ndarray,
-    ) -> pd.DataFrame:
-        """Build one slot's decision rows; remember offered decisions and record contacts."""
-        id_strings, id_parts = make_ids(ts, keys, self.seed)
-        drivers = top_drivers_of(self.model, self.model_kind, design, choice.action)
-        out = decision_frame(
-            customers[self.spec.customer_id].array,
-            customers.index,
-            id_strings,
-            ts,
-            mode,
-            placement,
-            self.catalog,
-            self.arms,
-            self.model_version,
-            self.policy_version,
-            choice,
-            guard.reason[rows],
-            guard.labels,
-            drivers,
-        )
-        out.insert(2, "rank", np.full(len(out), rank, dtype=np.int16))
-        offered = np.flatnonzero(choice.action > 0)
-        if len(offered):
-            arm = choice.action[offered] - 1
-            self.pending.add(
-                IdParts(id_parts.ms[offered], id_parts.key[offered], id_parts.tail[offered]),
-                design.X[offered],
-                design.E[offered, arm, :],
-                arm,
-                design.propensity[offered, arm],
+        customers: Sequence[Mapping[str, Any]],
+        at: object = None,
+        *,
+        mode: Mode = "realtime",
+        placement: str = "default",
+        top_n: int = 1,
+        blocked: Mapping[str, np.ndarray] | None = None,
+    ) -> RecordDecisions:
+        """:meth:`act` for a few customers given as records (JSON objects), without pandas.
+
+        The decisions are those ``act`` makes on ``pandas.DataFrame.from_records(customers)``
+        (same ids, products, probabilities, explanation drivers; the same errors), as
+        records. Reading one customer into a DataFrame costs more than deciding for it, so
+        the columns are read straight into NumPy where that reading is exactly pandas'
+        (see :class:`~xsell.features.records.CustomerRecords`); otherwise, and before the
+        features are fitted, this runs ``act`` on the DataFrame. ``blocked`` is as in
+        :meth:`act`.
+
+        Examples
+        --------
+        >>> import json
+        >>> from xsell import Agent, Catalog, make_customers, sample_feature_spec
+        >>> agent = Agent(Catalog.sample(), sample_feature_spec(), seed=7)
+        >>> _ = agent.fit_features(make_customers(500, seed=1))
+        >>> records = json.loads(make_customers(2, seed=3).to_json(orient="records"))
+        >>> out = agent.act_records(records, at="2026-01-05T09:00:00Z")
+        >>> [d["decision_id"] for d in out.decisions] == agent.act(
+        ...     pd.DataFrame.from_records(records), at="2026-01-05T09:00:00Z"
+        ... )["decision_id"].tolist()
+        True
+        """
+        return act_records(self, customers, at, mode, placement, top_n, blocked)
+
+    def act_together(
+        self,
+        requests: Sequence[Sequence[Mapping[str, Any]]],
+        at: object,
+        *,
+        mode: Mode = "realtime",
+        placement: str = "default",
+        top_n: int = 1,
+        blocked: Mapping[str, np.ndarray] | None = None,
+    ) -> list[RecordDecisions] | None:
+        """:meth:`act_records` for several requests' customers in one call, or ``None``.
+
+        Each request gets exactly the decisions ``act_records`` would make for it alone at
+        the same time ``at`` (decisions are row by row; one call costs little more than
+        one request's). ``None`` when that cannot be guaranteed, and nothing is decided:
+        a request whose customers only pandas reads exactly, a customer in two requests,
+        or a request ``act_records`` refuses; decide each alone then. ``blocked`` (as in
+        :meth:`act`) has one row per customer of all the requests, in order.
+        """
+        return act_together(self, requests, at, mode, placement, top_n, blocked)
+
+    def _check_call(self, at: object, mode: Mode, top_n: int) -> pd.Timestamp:
+        if mode not in ("realtime", "batch"):
+            raise InputError(f"`mode` must be 'realtime' or 'batch', got {mode!r}")
+        if not isinstance(top_n, int | np.integer) or isinstance(top_n, bool) or top_n < 1:
+            raise InputError(f"`top_n` must be an integer >= 1, got {top_n!r}")
+        ts = as_utc(self.clock() if at is None else at)
+        if ts.value < 0:
+            raise InputError(
+                f"`at` must be 1970-01-01 or later (decision ids count milliseconds since "
+                f"then), got {ts.isoformat()}"
             )
-            if self.history is not None and self.record_contacts:
-                self.history.record(
-                    pd.DataFrame(
-                        {
-                            "customer_id": ids[offered],
-                            "product_id": np.asarray(out["product"].astype(object))[offered],
-                            "channel": np.asarray(out["channel"].astype(object))[offered],
-                            "at": pd.DatetimeIndex(np.full(len(offered), ts.value)).tz_localize(
-                                "UTC"
-                            ),
-                        }
-                    )
-                )
-        return out
+        return ts
 
     def explain(self, decisions: pd.DataFrame) -> pd.Series:
         """Each decision in plain words: why this product, and which products were blocked why.
@@ -544,6 +511,15 @@ class Agent:
         names = {p.id: p.name for p in self.catalog.products}
         currency = self.catalog.products[0].value.currency
         return render_explanations(decisions, self.feature_names, names, currency)
+
+    def explain_records(self, decisions: RecordDecisions) -> list[str]:
+        """:meth:`explain` of decisions :meth:`act_records` made (the same texts)."""
+        self._check_fitted()
+        names = {p.id: p.name for p in self.catalog.products}
+        currency = self.catalog.products[0].value.currency
+        features = self.feature_names
+        blocked = [f"blocked_{p}" for p in self.catalog.product_ids]
+        return [explanation(d, features, names, currency, blocked) for d in decisions.decisions]
 
     # -- learning ---------------------------------------------------------------------------
     def update(

@@ -276,6 +276,17 @@ def serve(
     key_file: Annotated[
         Path, typer.Option(help="Where a generated API key is written when none is configured.")
     ] = Path("xsell-api-key.txt"),
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (uvicorn's access log).")
+    ] = True,
+    worker_timeout: Annotated[
+        int,
+        typer.Option(
+            help="Seconds a worker may take to answer the supervisor's health check before "
+            "it is restarted (a starting worker imports xsell first).",
+            min=1,
+        ),
+    ] = 60,
 ) -> None:
     """Run the HTTP API (uvicorn) on SQLite with the sample catalog, or on $XSELL_DATABASE_URL.
 
@@ -305,6 +316,9 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
+        # uvicorn's default, 5 s, kills workers still importing on a busy machine, forever
+        timeout_worker_healthcheck=worker_timeout,
     )
 
 

@@ -18,7 +18,15 @@ import pyarrow as pa
 
 from xsell._rng import keyed_uniform
 
-__all__ = ["IdParts", "format_ids", "make_ids", "parse_id_column", "parse_ids"]
+__all__ = [
+    "IdParts",
+    "format_ids",
+    "id_array",
+    "make_id_parts",
+    "make_ids",
+    "parse_id_column",
+    "parse_ids",
+]
 
 _HEX = np.array([f"{i:02x}" for i in range(256)], dtype="S2")
 _NIBBLE = np.full(256, 255, dtype=np.uint8)
@@ -45,20 +53,26 @@ def _bits(seed: int, keys: np.ndarray, draw: int) -> np.ndarray:
     return (keyed_uniform(seed, keys, draw) * 2.0**53).astype(np.uint64) << np.uint64(11)
 
 
-def make_ids(
-    at: pd.Timestamp, keys: np.ndarray, seed: int
-) -> tuple[pd.api.extensions.ExtensionArray, IdParts]:
-    """Ids for decisions made at ``at`` with decision keys ``keys`` (see the module doc)."""
+def make_id_parts(at: pd.Timestamp, keys: np.ndarray, seed: int) -> IdParts:
+    """The parts of the ids of decisions made at ``at`` with decision keys ``keys``."""
     n = len(keys)
-    parts = IdParts(
+    return IdParts(
         np.full(n, at.value // 1_000_000, dtype=np.uint64),
         _bits(seed, keys, 101),
         _bits(seed, keys, 102) >> np.uint64(48),
     )
-    return _to_strings(parts), parts
 
 
-def _to_strings(parts: IdParts) -> pd.api.extensions.ExtensionArray:
+def make_ids(
+    at: pd.Timestamp, keys: np.ndarray, seed: int
+) -> tuple[pd.api.extensions.ExtensionArray, IdParts]:
+    """Ids for decisions made at ``at`` with decision keys ``keys`` (see the module doc)."""
+    parts = make_id_parts(at, keys, seed)
+    return id_array(parts), parts
+
+
+def id_array(parts: IdParts) -> pd.api.extensions.ExtensionArray:
+    """The id strings of ``parts`` as an Arrow-backed string array (no Python string per id)."""
     n = len(parts.key)
     raw = np.empty((n, 16), dtype=np.uint8)
     raw[:, :6] = parts.ms.astype(">u8").view(np.uint8).reshape(n, 8)[:, 2:]
@@ -71,9 +85,27 @@ def _to_strings(parts: IdParts) -> pd.api.extensions.ExtensionArray:
     return out
 
 
+_FEW = 64  # below this many ids, Python's formatting beats building Arrow arrays
+
+
 def format_ids(parts: IdParts) -> list[str]:
-    """The id strings of ``parts``."""
-    return [str(s) for s in _to_strings(parts).tolist()]
+    """The id strings of ``parts``.
+
+    Examples
+    --------
+    >>> p = IdParts(np.array([0x19B8D627A80], np.uint64), np.array([7], np.uint64),
+    ...             np.array([0xABC], np.uint64))
+    >>> format_ids(p) == id_array(p).tolist() == ["019b8d627a800000000000000007" + "0abc"]
+    True
+    """
+    if len(parts.key) < _FEW:
+        return [
+            f"{ms & 0xFFFFFFFFFFFF:012x}{key:016x}{tail & 0xFFFF:04x}"
+            for ms, key, tail in zip(
+                parts.ms.tolist(), parts.key.tolist(), parts.tail.tolist(), strict=True
+            )
+        ]
+    return [str(s) for s in id_array(parts).tolist()]
 
 
 def _from_bytes(raw: np.ndarray) -> IdParts:

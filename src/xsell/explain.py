@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["N_DRIVERS", "describe_feature", "render_explanations", "top_drivers"]
+__all__ = ["N_DRIVERS", "describe_feature", "explanation", "render_explanations", "top_drivers"]
 
 #: number of drivers kept per decision
 N_DRIVERS = 3
@@ -74,37 +75,59 @@ def render_explanations(
     currency: str,
 ) -> pd.Series:
     """Plain-language explanation of each decision row (see :meth:`xsell.Agent.explain`)."""
-    texts = []
     blocked_cols = [c for c in decisions.columns if c.startswith("blocked_")]
-    for _, row in decisions.iterrows():
-        pid = row["product"]
-        if pid is None or (isinstance(pid, float) and np.isnan(pid)):
-            head = "No offer: nothing was worth offering or allowed"
-        else:
-            head = (
-                f"Offered {product_names.get(pid, pid)} via {row['channel']} "
-                f"(chosen with probability {row['probability']:.2f}, expected value "
-                f"{row['expected_value']:.2f} {currency}"
-                + (", exploring" if row["explored"] else "")
-                + ")"
-            )
-            reasons = []
-            for j in range(1, N_DRIVERS + 1):
-                fid = int(row[f"driver_{j}"])
-                if fid < 0:
-                    continue
-                name = feature_names[fid]
-                reasons.append(
-                    f"{describe_feature(name, float(row[f'driver_{j}_value']))} (+{row[f'driver_{j}_effect']:.2f})"
-                )
-            if reasons:
-                head += " because " + "; ".join(reasons)
-        blocked = [
-            f"{product_names.get(c[len('blocked_') :], c[len('blocked_') :])} ({row[c]})"
-            for c in blocked_cols
-            if isinstance(row[c], str) and row[c]
-        ]
-        if blocked:
-            head += ". Not allowed: " + ", ".join(blocked)
-        texts.append(head + ".")
+    texts = [
+        explanation(row, feature_names, product_names, currency, blocked_cols)
+        for row in cast(list[dict[str, Any]], decisions.to_dict("records"))
+    ]
     return pd.Series(texts, index=decisions.index, name="explanation")
+
+
+def explanation(
+    row: Mapping[str, Any],
+    feature_names: Sequence[str],
+    product_names: dict[str, str],
+    currency: str,
+    blocked_cols: Sequence[str],
+) -> str:
+    """The explanation of one decision, given as a record of the decision table's columns.
+
+    Examples
+    --------
+    >>> row = {"product": "card", "channel": "app", "probability": 0.9, "expected_value": 2.5,
+    ...        "explored": False, "blocked_loan": "customer is under 18",
+    ...        "driver_1": 0, "driver_1_effect": 0.4, "driver_1_value": 1.2,
+    ...        "driver_2": -1, "driver_3": -1}
+    >>> explanation(row, ["income"], {"card": "Card", "loan": "Loan"}, "EUR", ["blocked_loan"])
+    'Offered Card via app (chosen with probability 0.90, expected value 2.50 EUR) because income is well above average (+0.40). Not allowed: Loan (customer is under 18).'
+    """
+    pid = row["product"]
+    if pid is None or (isinstance(pid, float) and np.isnan(pid)):
+        head = "No offer: nothing was worth offering or allowed"
+    else:
+        head = (
+            f"Offered {product_names.get(pid, pid)} via {row['channel']} "
+            f"(chosen with probability {row['probability']:.2f}, expected value "
+            f"{row['expected_value']:.2f} {currency}"
+            + (", exploring" if row["explored"] else "")
+            + ")"
+        )
+        reasons = []
+        for j in range(1, N_DRIVERS + 1):
+            fid = int(row[f"driver_{j}"])
+            if fid < 0:
+                continue
+            name = feature_names[fid]
+            reasons.append(
+                f"{describe_feature(name, float(row[f'driver_{j}_value']))} (+{row[f'driver_{j}_effect']:.2f})"
+            )
+        if reasons:
+            head += " because " + "; ".join(reasons)
+    blocked = [
+        f"{product_names.get(c[len('blocked_') :], c[len('blocked_') :])} ({row[c]})"
+        for c in blocked_cols
+        if isinstance(row[c], str) and row[c]
+    ]
+    if blocked:
+        head += ". Not allowed: " + ", ".join(blocked)
+    return head + "."

@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from xsell.errors import InputError, NotFittedError, SchemaError
+from xsell.features.records import CustomerRecords, NotExact
 from xsell.features.spec import FeatureSpec
 
 __all__ = ["Design", "Featurizer", "check_customers"]
@@ -84,7 +85,13 @@ def duplicated_ids(ids: pd.Series, *, what: str = "customers") -> None:
         )
 
 
-def _numeric(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
+#: a customer table: a DataFrame, or records read without pandas
+Table = pd.DataFrame | CustomerRecords
+
+
+def _numeric(df: Table, col: str, what: str) -> np.ndarray:
+    if isinstance(df, CustomerRecords):
+        return df.numeric(col)
     if col not in df.columns:
         raise SchemaError(f"`{what}` is missing the required column {col!r}")
     s = df[col]
@@ -95,7 +102,9 @@ def _numeric(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
     return s.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
-def _boolean(df: pd.DataFrame, col: str, what: str) -> np.ndarray:
+def _boolean(df: Table, col: str, what: str) -> np.ndarray:
+    if isinstance(df, CustomerRecords):
+        return df.flags(col).astype(np.float64)
     if col not in df.columns:
         raise SchemaError(f"`{what}` is missing the required column {col!r}")
     s = df[col]
@@ -219,7 +228,7 @@ class Featurizer:
             )
 
     # -- transforming ----------------------------------------------------------------
-    def _propensity(self, df: pd.DataFrame, pid: str, what: str) -> np.ndarray:
+    def _propensity(self, df: Table, pid: str, what: str) -> np.ndarray:
         col = self.spec.propensity_column(pid)
         if col is None:
             return np.full(len(df), np.nan)
@@ -232,21 +241,41 @@ class Featurizer:
         eps = self.spec.propensity_clip
         return np.where(np.isfinite(v), np.clip(v, eps, 1 - eps), np.nan)
 
-    def transform(self, df: pd.DataFrame, *, what: str = "customers") -> Design:
-        """Turn a customer table into model inputs."""
+    def _record_propensities(self, records: CustomerRecords) -> np.ndarray:
+        """:meth:`_propensity` of every product at once (a bad score: the DataFrame path says
+        which)."""
+        cols = [self.spec.propensity_column(pid) or "" for pid in self.product_ids]
+        v = records.numeric_matrix(cols)
+        finite = np.isfinite(v)
+        if (finite & ((v < 0) | (v > 1))).any():
+            raise NotExact("propensity")
+        eps = self.spec.propensity_clip
+        return np.asarray(np.where(finite, np.clip(v, eps, 1 - eps), np.nan))
+
+    def transform(self, df: Table, *, what: str = "customers") -> Design:
+        """Turn a customer table into model inputs.
+
+        ``df`` may also be :class:`~xsell.features.records.CustomerRecords`: the same
+        inputs, read without pandas (or :class:`~xsell.features.records.NotExact`).
+        """
         self._check_fitted()
         spec = self.spec
         n = len(df)
         # column-major: the columns are filled one by one, each then a contiguous write
         X = np.zeros((n, len(self.feature_names_)), dtype=np.float64, order="F")
         X[:, 0] = 1.0
-        j = 1
         clip = spec.clip
-        for i, col in enumerate(spec.numeric + spec.market):
-            v = (_numeric(df, col, what) - self.mean_[i]) / self.scale_[i]
-            np.clip(v, -clip, clip, out=v)
-            X[:, j] = np.nan_to_num(v, nan=0.0, posinf=clip, neginf=-clip)
-            j += 1
+        scaled = spec.numeric + spec.market
+        if isinstance(df, CustomerRecords):  # a few rows: all columns in a few NumPy calls
+            V = (df.numeric_matrix(scaled) - self.mean_) / self.scale_
+            np.clip(V, -clip, clip, out=V)
+            X[:, 1 : 1 + len(scaled)] = np.nan_to_num(V, nan=0.0, posinf=clip, neginf=-clip)
+        else:  # many rows: column by column, each a contiguous write (the same values)
+            for i, col in enumerate(scaled):
+                v = (_numeric(df, col, what) - self.mean_[i]) / self.scale_[i]
+                np.clip(v, -clip, clip, out=v)
+                X[:, 1 + i] = np.nan_to_num(v, nan=0.0, posinf=clip, neginf=-clip)
+        j = 1 + len(scaled)
         for col in spec.boolean:
             X[:, j] = _boolean(df, col, what)
             j += 1
@@ -255,7 +284,11 @@ class Featurizer:
             if col not in df.columns:
                 raise SchemaError(f"`{what}` is missing the required column {col!r}")
             levels = self.categories_[col]
-            codes = category_codes(df[col], levels)
+            codes = (
+                df.codes(col, levels)
+                if isinstance(df, CustomerRecords)
+                else category_codes(df[col], levels)
+            )
             hit = codes >= 0
             X[rows[hit], j + codes[hit]] = 1.0
             j += len(levels)
@@ -263,14 +296,16 @@ class Featurizer:
         P = np.full((n, K), np.nan)
         E = np.zeros((n, K, self.n_arm_inputs), dtype=np.float64)
         if spec.propensity is not None:
-            for k, pid in enumerate(self.product_ids):
-                p = self._propensity(df, pid, what)
-                P[:, k] = p
-                missing = ~np.isfinite(p)
-                E[:, k, 0] = np.where(
-                    missing, 0.0, _logit(np.where(missing, 0.5, p)) - self.propensity_centre_[k]
-                )
-                E[:, k, 1] = missing
+            if isinstance(df, CustomerRecords):
+                P = self._record_propensities(df)
+            else:
+                for k, pid in enumerate(self.product_ids):
+                    P[:, k] = self._propensity(df, pid, what)
+            missing = ~np.isfinite(P)
+            E[:, :, 0] = np.where(
+                missing, 0.0, _logit(np.where(missing, 0.5, P)) - self.propensity_centre_
+            )
+            E[:, :, 1] = missing
         return Design(X, E, P)
 
     # -- persistence -------------------------------------------------------------------

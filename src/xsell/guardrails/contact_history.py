@@ -10,7 +10,7 @@ import pandas as pd
 
 from xsell.errors import InputError
 
-__all__ = ["CONTACT_COLUMNS", "ContactHistory", "InMemoryContactHistory"]
+__all__ = ["CONTACT_COLUMNS", "ContactHistory", "ContactRows", "InMemoryContactHistory"]
 
 #: columns of a contacts table
 CONTACT_COLUMNS = ("customer_id", "product_id", "channel", "at")
@@ -30,6 +30,23 @@ class ContactHistory(Protocol):
 
     def record(self, contacts: pd.DataFrame) -> None:
         """Store new contacts (columns :data:`CONTACT_COLUMNS`; ``at`` timezone-aware UTC)."""
+        ...
+
+
+@runtime_checkable
+class ContactRows(Protocol):
+    """A contact history that can also give its contacts as plain rows.
+
+    The guardrails read these instead of :meth:`ContactHistory.contacts_since` when a
+    history offers them: for one customer, building a DataFrame costs more than the
+    rules themselves (the decision log offers them).
+    """
+
+    def contact_rows(
+        self, customer_ids: np.ndarray, since: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """``(customer_id, product_id, at)`` of the contacts :meth:`ContactHistory.contacts_since`
+        returns (``at`` timezone-aware)."""
         ...
 
 

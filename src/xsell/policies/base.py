@@ -12,7 +12,7 @@ import hashlib
 import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -104,8 +104,16 @@ class Policy(ABC):
     @property
     def version(self) -> str:
         """A short stable id of the policy and its parameters, e.g. ``thompson-3f2a91c0``."""
-        blob = json.dumps({"name": self.name, **self.get_params()}, sort_keys=True)
-        return f"{self.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
+        try:
+            return _version_of(self)
+        except TypeError:  # a policy that cannot be hashed: computed every time
+            return _version_of.__wrapped__(self)
+
+
+@lru_cache(maxsize=256)
+def _version_of(policy: Policy) -> str:  # policies are frozen: each is hashed once
+    blob = json.dumps({"name": policy.name, **policy.get_params()}, sort_keys=True)
+    return f"{policy.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def _check_unit(name: str, value: float, *, low_open: bool = False) -> None:

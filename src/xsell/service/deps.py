@@ -1,4 +1,8 @@
-"""Dependencies of the routes: the service state, the agent, the log, the API key."""
+"""Dependencies of the routes: the service state, the agent, the log, the API key.
+
+They are coroutines: FastAPI runs a plain function dependency in its thread pool, a
+thread hand-off per dependency per request that costs more than these few lines.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ __all__ = ["EngineDep", "LogDep", "StateDep", "require_api_key"]
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     """The worker's state, built by the app's lifespan."""
     state: ServiceState = request.app.state.xsell
     return state
@@ -25,12 +29,12 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_engine(state: StateDep) -> Engine:
+async def get_engine(state: StateDep) -> Engine:
     """The decision log's engine."""
     return state.engine
 
 
-def get_log(state: StateDep) -> DecisionLog:
+async def get_log(state: StateDep) -> DecisionLog:
     """The decision log."""
     return state.log
 
@@ -39,7 +43,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 LogDep = Annotated[DecisionLog, Depends(get_log)]
 
 
-def require_api_key(state: StateDep, key: Annotated[str | None, Security(_api_key)]) -> None:
+async def require_api_key(state: StateDep, key: Annotated[str | None, Security(_api_key)]) -> None:
     """401 unless the ``X-API-Key`` header holds a configured key (the key is never logged)."""
     if not state.settings.key_is_valid(key):
         raise HTTPException(

@@ -21,6 +21,12 @@ class Metrics:
         self.errors = Counter(
             "xsell_errors", "Responses with an error status", ["status"], registry=self.registry
         )
+        self.batch_size = Histogram(
+            "xsell_decision_batch_size",
+            "Decision requests decided together (see xsell.service.batcher)",
+            buckets=(1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64),
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "xsell_request_seconds",
             "Request latency",

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     control_share, control_salt
         The control group: customers held out with no offer, by the same salted hash as a
         batch run's (:func:`xsell.control_group.in_control_group`); 0 (default): none.
+    db_pool_size
+        Database connections each worker keeps open: enough for the requests it serves
+        at once (each holds one while it reads contacts or records), so none is opened
+        per request. ``db_pool_size // 2`` more may be opened at a peak.
 
     Examples
     --------
@@ -81,6 +85,7 @@ class Settings(BaseSettings):
     reward_rules: RewardRules = Field(default_factory=RewardRules)
     control_share: float = Field(default=0.0, ge=0.0, le=1.0)
     control_salt: str = Field(default="xsell", min_length=1)
+    db_pool_size: int = Field(default=20, ge=1, le=200)
 
     @field_validator("api_key_hashes")
     @classmethod

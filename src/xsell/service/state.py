@@ -13,15 +13,18 @@ import threading
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from xsell.agent import Agent
 from xsell.catalog.loader import load_catalog
 from xsell.catalog.product import Catalog
 from xsell.errors import InputError
+from xsell.service.batcher import Batcher
 from xsell.service.metrics import Metrics
 from xsell.service.settings import Settings
 from xsell.simulation.bank import make_customers, sample_feature_spec
 from xsell.store import DecisionLog, ModelRegistry, make_engine, migrate
+from xsell.store.engine import database_url
 
 __all__ = ["ServiceState", "open_state"]
 
@@ -30,8 +33,9 @@ __all__ = ["ServiceState", "open_state"]
 class ServiceState:
     """The shared state of one worker process.
 
-    ``lock`` serializes ``act`` + recording (the agent keeps the model inputs of its
-    recent decisions, read back when the decisions are recorded).
+    ``lock`` serializes the agent's calls (it keeps the model inputs of its recent
+    decisions) and model swaps; ``batcher`` decides requests that arrive together in one
+    call and records them in one transaction.
     """
 
     settings: Settings
@@ -42,6 +46,10 @@ class ServiceState:
     metrics: Metrics
     lock: threading.Lock = field(default_factory=threading.Lock)
     stop: threading.Event = field(default_factory=threading.Event)
+    batcher: Batcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self, self.metrics.batch_size.observe)
 
     @property
     def model_version(self) -> int:
@@ -82,9 +90,18 @@ def _catalog(settings: Settings) -> Catalog:
     return load_catalog(settings.catalog_path)
 
 
+def _pool(settings: Settings) -> dict[str, int]:
+    """Pool sizes for a server database (an in-memory SQLite database has a single
+    connection: nothing to size)."""
+    url = make_url(database_url(settings.database_url))
+    if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+        return {}
+    return {"pool_size": settings.db_pool_size, "max_overflow": settings.db_pool_size // 2}
+
+
 def open_state(settings: Settings) -> ServiceState:
     """Migrate the database, register version 0 if it holds none, and load the newest."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **_pool(settings))
     migrate(engine)
     catalog = _catalog(settings)
     log = DecisionLog(engine, catalog=catalog, rules=settings.reward_rules)

@@ -9,6 +9,7 @@ atomic on SQLite. PostgreSQL uses row locks and advisory locks instead.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.types import TypeDecorator
 
 from xsell.errors import InputError
@@ -28,6 +30,7 @@ __all__ = [
     "hold_advisory_lock",
     "is_postgres",
     "make_engine",
+    "one_statement",
     "read_transaction",
     "write_transaction",
 ]
@@ -37,6 +40,7 @@ ENV_VAR = "XSELL_DATABASE_URL"
 #: the embedded database used when no URL is given
 DEFAULT_URL = "sqlite:///xsell.db"
 _BUSY_TIMEOUT_S = 30.0
+_PING_AFTER_IDLE_S = 1.0  # PostgreSQL: a pooled connection idle longer is pinged before use
 
 
 def database_url(url: str | None = None) -> str:
@@ -63,8 +67,14 @@ def database_url(url: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str | None = None, *, ping_after_idle_s: float = _PING_AFTER_IDLE_S, **kwargs: Any
+) -> Engine:
     """An engine for the decision log (see :func:`database_url` for which database).
+
+    On PostgreSQL a pooled connection that sat idle for ``ping_after_idle_s`` seconds is
+    checked before use (and replaced if the server dropped it); other keyword arguments go
+    to :func:`sqlalchemy.create_engine`.
 
     Examples
     --------
@@ -80,7 +90,31 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(resolved, pool_pre_ping=True, **kwargs)
+    engine = create_engine(resolved, **kwargs)
+    _ping_when_idle(engine, ping_after_idle_s)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_s: float) -> None:
+    """Check a pooled connection before use when it sat idle, as ``pool_pre_ping`` does for
+    every use: under load a connection is back in use within milliseconds, and a ping (a
+    round trip per transaction) would cost more than the work. A dead connection is
+    replaced (the pool retries on :class:`~sqlalchemy.exc.DisconnectionError`).
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["xsell_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get("xsell_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return  # just connected, or just used
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"idle connection failed its ping: {exc}") from exc
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -123,6 +157,18 @@ def hold_advisory_lock(conn: Connection, key: int) -> None:
     """
     if is_postgres(conn):
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+@contextmanager
+def one_statement(engine: Engine, *, write: bool = True) -> Iterator[Connection]:
+    """A connection for a single statement, atomic by itself: in autocommit mode on
+    PostgreSQL (no BEGIN and COMMIT round trips), else in a write (or read) transaction."""
+    if not is_postgres(engine):
+        with (write_transaction if write else read_transaction)(engine) as conn:
+            yield conn
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 def is_postgres(conn: Connection | Engine) -> bool:

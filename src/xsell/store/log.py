@@ -2,28 +2,35 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from xsell._time import Clock, as_utc, system_clock
 from xsell.catalog.product import Catalog
+from xsell.decisions import RecordDecisions, decision_records
 from xsell.errors import InputError, UnknownDecisionError
+from xsell.store import pg_rows
 from xsell.store.contacts import (
     ConnectionContacts,
     contact_or_refuse,
     insert_contacts,
     try_contact,
 )
-from xsell.store.engine import make_engine, read_transaction, write_transaction
+from xsell.store.engine import (
+    is_postgres,
+    make_engine,
+    one_statement,
+    read_transaction,
+    write_transaction,
+)
 from xsell.store.events import EventReceipt, event_rows, store_events
+from xsell.store.rows import decision_rows, pending_inputs, protected_rows, spec_version
 from xsell.store.rules import RewardRules
 from xsell.store.tables import (
     Contact,
@@ -41,20 +48,12 @@ if TYPE_CHECKING:
 
 __all__ = ["DecisionLog", "spec_version"]
 
-_COLUMNS = [
-    *("customer_id", "rank", "at", "mode", "placement", "channel", "probability"),
-    *("expected_value", "explored", "model_version"),
-]
-
-
-def spec_version(agent: Agent) -> str:
-    """Short hash of the agent's feature specification."""
-    body = json.dumps(agent.spec.to_dict(), sort_keys=True, default=str).encode()
-    return hashlib.sha256(body).hexdigest()[:12]
-
-
-def _str_or_none(v: Any) -> str | None:
-    return None if v is None or pd.isna(v) else str(v)
+_ONE_STATEMENT = 2_000  # PostgreSQL: decisions written in one statement (see pg_rows)
+_ID_CHUNK = 5_000  # ids per IN list (SQLite allows 32,766 parameters per statement)
+# built once: building a statement costs more than running it for one customer
+_RECENT_CONTACTS = select(Contact.customer_id, Contact.product, Contact.at).where(
+    Contact.customer_id.in_(bindparam("ids", expanding=True)), Contact.at >= bindparam("since")
+)
 
 
 class DecisionLog:
@@ -116,7 +115,7 @@ class DecisionLog:
     # -- decisions ----------------------------------------------------------------------
     def record_decisions(
         self,
-        decisions: pd.DataFrame,
+        decisions: pd.DataFrame | RecordDecisions,
         agent: Agent,
         *,
         traffic_group: str = "default",
@@ -128,137 +127,144 @@ class DecisionLog:
         """Append the decisions ``agent.act`` returned; returns how many were recorded.
 
         The model inputs of each offer are read from the agent's pending decisions (call
-        this right after ``act``). A ``traffic_group`` column (e.g. ``control`` /
+        this right after ``act``); decisions ``agent.act_records`` returned carry their model
+        inputs. A ``traffic_group`` column (key, for record decisions; e.g. ``control`` /
         ``treatment``) overrides ``traffic_group`` row by row. ``customers`` (the table given
-        to ``act``, same index)
-        supplies the protected attributes, stored apart for audits. Offers decided in a mode
-        of ``rules.contact_at_decision_modes`` (batch sends) are contacts at once; with
-        ``check_contacts`` (the service's way) their contact rules are checked again under
-        each customer's lock as they become contacts, and an offer another request contacted
-        the customer before is stored as a refused contact instead. A decision id recorded
-        before raises :class:`InputError`: decisions are never rewritten.
+        to ``act``, same index) supplies the protected attributes, stored apart for audits
+        (record decisions carry their customers: their protected attributes are always
+        stored). Offers decided in a mode of ``rules.contact_at_decision_modes`` (batch
+        sends) are contacts at once; with ``check_contacts`` (the service's way) their
+        contact rules are checked again under each customer's lock as they become contacts,
+        and an offer another request contacted the customer before is stored as a refused
+        contact instead. A decision id recorded before raises :class:`InputError`: decisions
+        are never rewritten. Everything is written at once, committed when this returns.
         """
         if len(decisions) == 0:
             return 0
-        ids = decisions["decision_id"].astype(str).tolist()
-        products = [_str_or_none(p) for p in decisions["product"].astype(object)]
-        offered = [i for i, p in enumerate(products) if p is not None]
-        pend = agent.pending
-        slots = pend.lookup([ids[i] for i in offered]) if offered else np.zeros(0, np.int64)
-        inputs: dict[int, dict[str, Any]] = {}
-        for i, s in zip(offered, slots.tolist(), strict=True):
-            p = float(pend.P[s])
-            inputs[i] = {
-                "arm": int(pend.arm[s]),
-                "input_x": np.ascontiguousarray(pend.X[s], dtype=np.float64).tobytes(),
-                "input_e": np.ascontiguousarray(pend.E[s], dtype=np.float64).tobytes(),
-                "input_p": None if np.isnan(p) else p,
-            }
-        labels = agent.arms.labels(agent.catalog)
-        pids = list(agent.catalog.product_ids)
-        prob = decisions[["p_none", *[f"p_{a}" for a in labels]]].to_numpy(dtype=np.float64)
-        blocked = decisions[[f"blocked_{p}" for p in pids]].astype(object).to_numpy()
-        versions = {
-            "policy_version": str(agent.policy_version),
-            "catalog_version": str(agent.catalog.version),
-            "feature_spec_version": spec_version(agent),
-            "reward_rules_version": self.rules.fingerprint,
-        }
-        groups = (
-            decisions["traffic_group"].astype(str).tolist()
-            if "traffic_group" in decisions.columns
-            else [traffic_group] * len(decisions)
-        )
-        rows = []
-        rec: Any
-        for i, rec in enumerate(decisions[_COLUMNS].itertuples(index=False)):
-            reasons = {p: str(r) for p, r in zip(pids, blocked[i], strict=True) if r}
-            rows.append(
-                {
-                    "id": ids[i],
-                    "at": pd.Timestamp(rec.at).to_pydatetime(),
-                    "customer_id": str(rec.customer_id),
-                    "rank": int(rec.rank),
-                    "channel": _str_or_none(rec.channel),
-                    "placement": str(rec.placement),
-                    "traffic_group": groups[i],
-                    "mode": str(rec.mode),
-                    "product": products[i],
-                    "probability": float(rec.probability),
-                    "probabilities": dict(zip(["none", *labels], prob[i].tolist(), strict=True)),
-                    "expected_value": float(rec.expected_value),
-                    "explored": bool(rec.explored),
-                    "eligible": [p for p in pids if p not in reasons],
-                    "blocked": reasons,
-                    "model_version": int(rec.model_version),
-                    **versions,
-                    **inputs.get(
-                        i, {"arm": None, "input_x": None, "input_e": None, "input_p": None}
-                    ),
-                }
-            )
-        protected = self._protected_rows(decisions, agent, customers, ids)
-        contacts = [
-            {
-                "decision_id": r["id"],
-                "customer_id": r["customer_id"],
-                "product": r["product"],
-                "channel": r["channel"] or "",
-                "at": r["at"],
-                "source": "decision",
-            }
-            for r in rows
-            if r["product"] is not None and r["mode"] in self.rules.contact_at_decision_modes
-        ]
-        try:
-            with write_transaction(self.engine) as conn:
-                conn.execute(insert(Decision), rows)
-                if protected:
-                    conn.execute(insert(ProtectedAttributes), protected)
-                if check_contacts:
-                    contact_or_refuse(conn, contacts, catalog=self.catalog, rules=self.rules)
-                else:
-                    insert_contacts(conn, contacts, self.rules)
-                if explanations is not None:
-                    texts = [
-                        {"decision_id": i, "text": str(t)}
-                        for i, t in zip(ids, explanations, strict=True)
-                    ]
-                    conn.execute(insert(Explanation), texts)
-                if idempotency_key is not None:
-                    conn.execute(
-                        insert(DecisionRequest),
-                        {
-                            "idempotency_key": idempotency_key,
-                            "created_at": self._now(),
-                            "decision_ids": ids,
-                        },
-                    )
-        except IntegrityError:
-            raise InputError(
-                "`decisions` repeats a decision id already in the log; decisions are "
-                "append-only (record each decision once)"
-            ) from None
-        return len(rows)
+        return self._write(
+            [self._rows(decisions, agent, traffic_group, customers, explanations, idempotency_key)],
+            check_contacts=check_contacts,
+        )[0]
 
-    @staticmethod
-    def _protected_rows(
-        decisions: pd.DataFrame, agent: Agent, customers: pd.DataFrame | None, ids: list[str]
-    ) -> list[dict[str, Any]]:
-        cols = list(agent.spec.protected)
-        if customers is None or not cols:
-            return []
-        missing = [c for c in cols if c not in customers.columns]
-        if missing:
-            raise InputError(f"`customers` is missing the protected columns {missing}")
-        values = customers.loc[decisions.index, cols].astype(object)
-        values = values.where(values.notna(), None)
-        return [
-            {"decision_id": i, "customer_id": str(c), "attributes": dict(zip(cols, v, strict=True))}
-            for i, c, v in zip(
-                ids, decisions["customer_id"], values.itertuples(index=False), strict=True
-            )
-        ]
+    def record_requests(
+        self,
+        requests: Sequence[tuple[RecordDecisions, Sequence[str] | None, str | None]],
+        agent: Agent,
+        *,
+        traffic_group: str = "default",
+    ) -> list[int]:
+        """Record several requests' decisions in one transaction; how many each recorded.
+
+        Each request is ``(decisions, explanations, idempotency_key)`` as for
+        :meth:`record_decisions`, with decisions from ``agent.act_records`` or
+        ``agent.act_together``. All are recorded, or none (:class:`InputError` when a
+        decision id or idempotency key is in the log: record them one by one to know which).
+        Batch-mode offers become contacts as with ``check_contacts``.
+        """
+        return self._write(
+            [self._rows(d, agent, traffic_group, None, texts, key) for d, texts, key in requests],
+            check_contacts=True,
+        )
+
+    def _rows(
+        self,
+        decisions: pd.DataFrame | RecordDecisions,
+        agent: Agent,
+        traffic_group: str,
+        customers: pd.DataFrame | None,
+        explanations: Sequence[str] | None,
+        idempotency_key: str | None,
+    ) -> dict[str, list[dict[str, Any]]]:
+        """The rows of every table that recording these decisions adds."""
+        if isinstance(decisions, RecordDecisions):
+            records, inputs = decisions.decisions, decisions.inputs
+        else:
+            records = decision_records(decisions)
+            inputs = pending_inputs(agent, records)
+        rows = decision_rows(
+            records,
+            inputs,
+            agent,
+            traffic_group=traffic_group,
+            reward_rules_version=self.rules.fingerprint,
+        )
+        ids = [r["id"] for r in rows]
+        out: dict[str, list[dict[str, Any]]] = {
+            "decisions": rows,
+            "protected": protected_rows(decisions, agent, customers, ids) if rows else [],
+            "contacts": [
+                {
+                    "decision_id": r["id"],
+                    "customer_id": r["customer_id"],
+                    "product": r["product"],
+                    "channel": r["channel"] or "",
+                    "at": r["at"],
+                    "source": "decision",
+                }
+                for r in rows
+                if r["product"] is not None and r["mode"] in self.rules.contact_at_decision_modes
+            ],
+            "explanations": []
+            if explanations is None
+            else [
+                {"decision_id": i, "text": str(t)} for i, t in zip(ids, explanations, strict=True)
+            ],
+            "requests": []
+            if idempotency_key is None
+            else [
+                {"idempotency_key": idempotency_key, "created_at": self._now(), "decision_ids": ids}
+            ],
+        }
+        return out
+
+    def _write(
+        self, batches: Sequence[dict[str, list[dict[str, Any]]]], *, check_contacts: bool
+    ) -> list[int]:
+        """Insert the rows of several recordings at once: on PostgreSQL, a few in one
+        statement (:mod:`xsell.store.pg_rows`), else in one transaction, one INSERT per
+        table."""
+
+        def every(table: str) -> list[dict[str, Any]]:
+            return [row for b in batches for row in b[table]]
+
+        rows = every("decisions")
+        contacts = every("contacts")
+        if 0 < len(rows) <= _ONE_STATEMENT and is_postgres(self.engine) and not contacts:
+            tables = {k: every(k) for k in pg_rows.TABLES}
+            try:
+                encoded = {k: pg_rows.encode(v) for k, v in tables.items()}
+            except ValueError:  # a value without a JSON form: the rows go the usual way
+                encoded = None
+            if encoded is not None:
+                try:
+                    with one_statement(self.engine) as conn:
+                        pg_rows.insert_encoded(conn, encoded)
+                except IntegrityError:
+                    raise InputError(
+                        "`decisions` repeats a decision id already in the log; decisions are "
+                        "append-only (record each decision once)"
+                    ) from None
+                return [len(b["decisions"]) for b in batches]
+        if rows:
+            try:
+                with write_transaction(self.engine) as conn:
+                    conn.execute(insert(Decision), rows)
+                    if protected := every("protected"):
+                        conn.execute(insert(ProtectedAttributes), protected)
+                    if check_contacts:
+                        contact_or_refuse(conn, contacts, catalog=self.catalog, rules=self.rules)
+                    else:
+                        insert_contacts(conn, contacts, self.rules)
+                    if texts := every("explanations"):
+                        conn.execute(insert(Explanation), texts)
+                    if requests := every("requests"):
+                        conn.execute(insert(DecisionRequest), requests)
+            except IntegrityError:
+                raise InputError(
+                    "`decisions` repeats a decision id already in the log; decisions are "
+                    "append-only (record each decision once)"
+                ) from None
+        return [len(b["decisions"]) for b in batches]
 
     def _decisions(self, conn: Any, ids: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -326,6 +332,24 @@ class DecisionLog:
         """Contacts of these customers at or after ``since`` (the ContactHistory protocol)."""
         with read_transaction(self.engine) as conn:
             return ConnectionContacts(conn).contacts_since(customer_ids, since)
+
+    def contact_rows(
+        self, customer_ids: np.ndarray, since: datetime
+    ) -> list[tuple[str, str, datetime]]:
+        """The contacts :meth:`contacts_since` gives, as ``(customer_id, product, at)`` rows
+        (the guardrails' way for a few customers: no DataFrame)."""
+        ids = list(dict.fromkeys(str(i) for i in np.asarray(customer_ids).tolist()))
+        cutoff = pd.Timestamp(since).tz_convert("UTC").to_pydatetime()
+        rows: list[tuple[str, str, datetime]] = []
+        # one statement for a few customers (autocommit on PostgreSQL: no BEGIN/ROLLBACK)
+        few = len(ids) <= _ID_CHUNK
+        with (
+            one_statement(self.engine, write=False) if few else read_transaction(self.engine)
+        ) as conn:
+            for start in range(0, len(ids), _ID_CHUNK):
+                params = {"ids": ids[start : start + _ID_CHUNK], "since": cutoff}
+                rows.extend((r[0], r[1], r[2]) for r in conn.execute(_RECENT_CONTACTS, params))
+        return rows
 
     def record(self, contacts: pd.DataFrame) -> None:
         """Refused: the log records contacts per decision, at delivery.

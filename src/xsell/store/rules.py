@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -85,9 +86,10 @@ class RewardRules(BaseModel):
                 raise ValueError(f"`window_days_by_product` of {pid!r} must be > 0, got {days}")
         return self
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
-        """``version`` plus a short hash of the whole configuration."""
+        """``version`` plus a short hash of the whole configuration (the rules are frozen:
+        computed once)."""
         body = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
         return f"{self.version}-{hashlib.sha256(body).hexdigest()[:8]}"
 

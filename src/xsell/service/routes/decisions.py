@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path
 
-from xsell.control_group import CONTROL, CONTROL_REASON, TREATMENT, in_control_group
-from xsell.errors import InputError, XsellError
+from xsell.control_group import in_control_group
+from xsell.errors import InputError
+from xsell.service.batcher import DecisionRequest
 from xsell.service.deps import StateDep, require_api_key
 from xsell.service.errors import KEYED_ERRORS
 from xsell.service.queries import audit_view, offers_of
-from xsell.service.schemas import AuditView, DecisionRequestBody, DecisionsResponse
+from xsell.service.schemas import AuditView, DecisionRequestBody, DecisionsResponse, Offer
 from xsell.service.state import ServiceState
 
 __all__ = ["router"]
@@ -33,15 +34,16 @@ DecisionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]
 MAX_ID_LENGTH = 128
 
 
-def _control_group(state: ServiceState, customers: pd.DataFrame) -> np.ndarray | None:
+def _control_group(
+    state: ServiceState, rows: list[dict[str, Any]], column: str
+) -> np.ndarray | None:
     """Which customers are held out (the batch's function), or ``None`` without a control group."""
     share = state.settings.control_share
-    col = state.agent.spec.customer_id
-    if share == 0 or col not in customers.columns:
+    if share == 0 or not any(column in r for r in rows):
         return None  # (a missing id column is act's error to report)
-    return in_control_group(
-        customers[col].to_numpy(dtype=object), share, state.settings.control_salt
-    )
+    ids = np.empty(len(rows), dtype=object)
+    ids[:] = [r.get(column) for r in rows]
+    return in_control_group(ids, share, state.settings.control_salt)
 
 
 def _respond(state: ServiceState, ids: list[str]) -> DecisionsResponse:
@@ -49,10 +51,35 @@ def _respond(state: ServiceState, ids: list[str]) -> DecisionsResponse:
     return DecisionsResponse(offers=offers, model_version=state.model_version, refused=refused)
 
 
-def _check_ids(customers: pd.DataFrame, column: str) -> None:
+def _check_ids(rows: list[dict[str, Any]], column: str) -> None:
     """Each customer once per request (one decision id each), ids the log can store."""
-    if column not in customers.columns:
+    if not any(column in r for r in rows):
         return  # the agent names the missing column
+    values = [r.get(column) for r in rows]
+    if not all(
+        isinstance(v, str) or (isinstance(v, int) and not isinstance(v, bool)) for v in values
+    ):
+        _check_id_column(pd.DataFrame.from_records(rows), column)  # read as pandas reads them
+        return
+    ids = [str(v) for v in values]
+    too_long = [i for i, v in enumerate(ids) if len(v) > MAX_ID_LENGTH]
+    if too_long:
+        raise InputError(
+            f"`customer` {column!r} must be at most {MAX_ID_LENGTH} characters, "
+            f"got {len(ids[too_long[0]])} (customer {too_long[0]})"
+        )
+    seen: set[str] = set()
+    for v in ids:
+        if v in seen:
+            raise InputError(
+                f"`customer` lists {column!r} {v!r} more than once; "
+                "decide for each customer once per request"
+            )
+        seen.add(v)
+
+
+def _check_id_column(customers: pd.DataFrame, column: str) -> None:
+    """:func:`_check_ids` on ids only pandas reads exactly (null, decimal, mixed)."""
     ids = customers[column].astype(str)
     too_long = ids[ids.str.len() > MAX_ID_LENGTH]
     if len(too_long):
@@ -87,48 +114,51 @@ def decide(
         raise InputError(
             f"`customer` must hold 1 to {state.settings.max_customers} customers, got {len(rows)}"
         )
-    customers = pd.DataFrame.from_records(rows)
-    _check_ids(customers, state.agent.spec.customer_id)
+    column = state.agent.spec.customer_id
+    _check_ids(rows, column)
     placement = body.placement if body.channel is None else f"{body.channel}/{body.placement}"
-    held = _control_group(state, customers)
-    with state.lock:
-        agent = state.agent
-        try:
-            decisions = agent.act(
-                customers,
-                at=body.at,
-                mode=body.mode,
-                placement=placement,
-                top_n=body.top_n,
-                blocked=None if held is None else {CONTROL_REASON: held},
-            )
-            if held is not None:
-                decisions["traffic_group"] = np.where(
-                    held[customers.index.get_indexer(decisions.index)], CONTROL, TREATMENT
-                )
-            texts = agent.explain(decisions).tolist()
-        except XsellError:
-            raise
-        except (TypeError, ValueError, KeyError) as exc:  # a value of the wrong type
-            raise InputError(f"`customer` has a value xsell cannot read: {exc}") from None
-        try:
-            state.log.record_decisions(
-                decisions,
-                agent,
-                customers=customers,
-                explanations=texts,
-                idempotency_key=idempotency_key,
-                check_contacts=True,
-            )
-        except InputError:
-            stored = (
-                None if idempotency_key is None else state.log.decisions_for_key(idempotency_key)
-            )
-            if stored is None:
-                raise
-            return _respond(state, stored)  # a concurrent retry recorded it first
-    state.metrics.decisions.inc(len(decisions))
-    return _respond(state, decisions["decision_id"].astype(str).tolist())
+    # decided with the requests that arrive meanwhile, exactly as alone (see the batcher)
+    request = state.batcher.handle(
+        DecisionRequest(
+            rows,
+            body.at,
+            body.mode,
+            placement,
+            body.top_n,
+            idempotency_key,
+            _control_group(state, rows, column),
+        )
+    )
+    if request.error is not None:
+        raise request.error
+    if request.record_error is not None:
+        if not isinstance(request.record_error, InputError):
+            raise request.record_error
+        stored = None if idempotency_key is None else state.log.decisions_for_key(idempotency_key)
+        if stored is None:
+            raise request.record_error
+        return _respond(state, stored)  # a concurrent retry recorded it first
+    decided, texts = request.decided, request.explanations
+    assert decided is not None
+    state.metrics.decisions.inc(len(decided))
+    contacts_now = state.log.rules.contact_at_decision_modes
+    if any(d["product"] is not None and d["mode"] in contacts_now for d in decided.decisions):
+        return _respond(state, decided.decision_ids)  # some may have been refused as contacts
+    # what was just committed, served from memory (the audit view reads it back from the log)
+    offers = [
+        Offer(
+            decision_id=d["decision_id"],
+            customer_id=d["customer_id"],
+            rank=d["rank"],
+            product=d["product"],
+            channel=d["channel"],
+            probability=d["probability"],
+            explanation=text,
+        )
+        for d, text in zip(decided.decisions, texts, strict=True)
+        if d["product"] is not None
+    ]
+    return DecisionsResponse(offers=offers, model_version=state.model_version)
 
 
 @router.get("/{decision_id}")

@@ -1,0 +1,249 @@
+"""Micro-batching: decision requests that arrive while the agent is busy are decided together.
+
+A worker's agent decides one call at a time. Requests that arrive meanwhile wait; when the
+agent is free, the first of them decides every waiting request in one call (deciding ten
+customers costs little more than deciding one) and records them in one transaction (one
+commit instead of ten), then answers each. Under light load a batch is one request, so
+nothing waits that did not have to.
+
+No decision depends on its batch: requests are decided together only when they share
+the decision time, mode, placement and list length, and each request's customers are
+read exactly as they would be alone (:meth:`xsell.Agent.act_together`); otherwise, or
+when one of them is refused, each request is decided alone, with its own error (and, if
+it gave no decision time, its own). Requests without a decision time decided together get
+the time their batch is decided. Every request's decisions are committed before it is
+answered.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xsell.agent import Agent
+from xsell.catalog.product import Mode
+from xsell.control_group import CONTROL, CONTROL_REASON, TREATMENT
+from xsell.decisions import RecordDecisions
+from xsell.errors import InputError, XsellError
+
+if TYPE_CHECKING:
+    from xsell.service.state import ServiceState
+
+__all__ = ["Batcher", "DecisionRequest"]
+
+
+@dataclass(eq=False)
+class DecisionRequest:
+    """One request's customers and options, and, once handled, what came of it.
+
+    ``held`` marks its customers in the control group (no offer; ``None``: no control
+    group). ``error`` is set when deciding failed (the request's own error, as if it
+    were alone); ``record_error`` when recording failed (a decision id or idempotency
+    key already in the log, or the database).
+    """
+
+    customers: Sequence[Mapping[str, Any]]
+    at: datetime | None
+    mode: Mode
+    placement: str
+    top_n: int
+    idempotency_key: str | None = None
+    held: np.ndarray | None = None
+    decided: RecordDecisions | None = None
+    explanations: list[str] = field(default_factory=list)
+    agent: Agent | None = None
+    error: BaseException | None = None
+    record_error: BaseException | None = None
+    taken: bool = False
+    done: bool = False
+    wake: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+class Batcher:
+    """Decides and records a worker's requests, batching those that arrive together.
+
+    ``observe`` (if given) is called with the size of every batch.
+    """
+
+    def __init__(self, state: ServiceState, observe: Callable[[int], None] | None = None) -> None:
+        self.state = state
+        self.observe = observe
+        self._lock = threading.Lock()
+        self._queue: list[DecisionRequest] = []
+        self._deciding = False
+
+    @property
+    def deciding(self) -> bool:
+        """Whether a batch is being decided now."""
+        with self._lock:
+            return self._deciding
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for the agent."""
+        with self._lock:
+            return len(self._queue)
+
+    def handle(self, request: DecisionRequest) -> DecisionRequest:
+        """Decide and record ``request`` (with whatever waits beside it); returns it, done.
+
+        The caller that finds the agent free leads: it takes every waiting request, decides
+        them, wakes the first request that queued meanwhile to lead the next batch, then
+        records its batch and wakes each of its requests (no thread is woken for nothing).
+        """
+        with self._lock:
+            self._queue.append(request)
+            batch = None if self._deciding else self._take()
+        while batch is None:
+            request.wake.wait()
+            request.wake.clear()
+            if request.done:
+                return request
+            with self._lock:
+                if not (self._deciding or request.taken):
+                    batch = self._take()
+        try:
+            _settle(batch, self._decide, "error")
+        finally:
+            with self._lock:
+                self._deciding = False  # the next batch is decided while this one is recorded
+                if self._queue:
+                    self._queue[0].wake.set()
+        try:
+            _settle(batch, self._record, "record_error")
+        finally:
+            for r in batch:
+                r.done = True
+                r.wake.set()
+        return request
+
+    def _take(self) -> list[DecisionRequest]:
+        """Every waiting request, now this caller's batch (call holding the lock)."""
+        batch, self._queue = self._queue, []
+        for r in batch:
+            r.taken = True
+        self._deciding = True
+        return batch
+
+    # -- deciding --------------------------------------------------------------------------
+    def _decide(self, batch: list[DecisionRequest]) -> None:
+        if self.observe is not None:
+            self.observe(len(batch))
+        state = self.state
+        with state.lock:  # the agent is not thread-safe; a model swap waits for the batch
+            agent = state.agent
+            now = agent.clock()
+            groups: dict[tuple[Any, ...], list[DecisionRequest]] = defaultdict(list)
+            for r in batch:
+                r.agent = agent
+                groups[(r.at or now, r.mode, r.placement, r.top_n)].append(r)
+            for (at, mode, placement, top_n), group in groups.items():
+                together = None
+                if len(group) > 1:
+                    try:
+                        together = agent.act_together(
+                            [r.customers for r in group],
+                            at,
+                            mode=mode,
+                            placement=placement,
+                            top_n=top_n,
+                            blocked=_held([r.held for r in group], [r.customers for r in group]),
+                        )
+                    except Exception:  # whatever went wrong, each alone says what
+                        together = None
+                if together is not None:
+                    for r, decided in zip(group, together, strict=True):
+                        self._explain(agent, r, decided)
+                    continue
+                for r in group:  # alone: its own decisions (at its own time) or error
+                    try:
+                        decided = agent.act_records(
+                            r.customers,
+                            r.at,
+                            mode=mode,
+                            placement=placement,
+                            top_n=top_n,
+                            blocked=_held([r.held], [r.customers]),
+                        )
+                    except XsellError as exc:
+                        r.error = exc
+                    except (TypeError, ValueError, KeyError) as exc:  # a value of the wrong type
+                        r.error = InputError(f"`customer` has a value xsell cannot read: {exc}")
+                    except Exception as exc:
+                        r.error = exc
+                    else:
+                        self._explain(agent, r, decided)
+
+    @staticmethod
+    def _explain(agent: Agent, r: DecisionRequest, decided: RecordDecisions) -> None:
+        if r.held is not None:  # recorded as the control or the treatment group
+            for d, p in zip(decided.decisions, decided.positions, strict=True):
+                d["traffic_group"] = CONTROL if r.held[p] else TREATMENT
+        try:
+            r.explanations = agent.explain_records(decided)
+        except Exception as exc:
+            r.error = exc
+        else:
+            r.decided = decided
+
+    # -- recording -------------------------------------------------------------------------
+    def _record(self, batch: list[DecisionRequest]) -> None:
+        ready = [r for r in batch if r.decided is not None and r.error is None]
+        if not ready:
+            return
+        log = self.state.log
+        if len(ready) > 1:
+            try:
+                log.record_requests(
+                    [(r.decided, r.explanations, r.idempotency_key) for r in ready],  # type: ignore[misc]
+                    ready[0].agent,  # type: ignore[arg-type]
+                )
+                return
+            except Exception:  # one of them is at fault: record each alone to know which
+                pass
+        for r in ready:
+            try:
+                log.record_decisions(
+                    r.decided,  # type: ignore[arg-type]
+                    r.agent,  # type: ignore[arg-type]
+                    explanations=r.explanations,
+                    idempotency_key=r.idempotency_key,
+                    check_contacts=True,
+                )
+            except Exception as exc:
+                r.record_error = exc
+
+
+def _held(
+    held: Sequence[np.ndarray | None], customers: Sequence[Sequence[Mapping[str, Any]]]
+) -> dict[str, np.ndarray] | None:
+    """The control group as a guardrail over these requests' customers, or ``None``."""
+    if all(h is None for h in held):
+        return None
+    return {
+        CONTROL_REASON: np.concatenate(
+            [
+                np.zeros(len(c), dtype=bool) if h is None else h
+                for h, c in zip(held, customers, strict=True)
+            ]
+        )
+    }
+
+
+def _settle(
+    batch: list[DecisionRequest], step: Callable[[list[DecisionRequest]], None], slot: str
+) -> None:
+    """Run a step; should it fail as a whole, every request of the batch not failed yet
+    fails with it (no request is left waiting)."""
+    try:
+        step(batch)
+    except Exception as exc:
+        for r in batch:
+            if r.error is None and r.record_error is None:
+                setattr(r, slot, exc)
