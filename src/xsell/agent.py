@@ -372,7 +372,8 @@ class Agent:
         values = self._action_values(design, arm_design, arm_eligible, mode)
         ids = _as_str_array(customers[self.spec.customer_id])
         keys = hash_keys(ids, ts.value, placement)
-        if np.unique(keys).size != len(keys):  # 64-bit keys collide only for equal ids
+        sorted_keys = np.sort(keys)  # a sort: several times faster than np.unique's hashing
+        if (sorted_keys[1:] == sorted_keys[:-1]).any():  # 64-bit keys collide only for equal ids
             duplicated_ids(customers[self.spec.customer_id])
         frames = []
         rows = np.arange(len(ids))

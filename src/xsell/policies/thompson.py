@@ -155,10 +155,10 @@ def _win_block(
             link,
         )
         t = np.sort(np.maximum(pts.reshape(len(rows), -1), L[rows, None]), axis=1)
+        # points clipped to L are duplicates that add exactly nothing; they are kept so that
+        # every row's grid has the same length whatever rows share its block, which makes
+        # each row's probabilities bit-identical however the customers are chunked
         t = np.concatenate([L[rows, None], t], axis=1)
-        # points clipped to L are duplicates that add nothing: keep L once, then the rest
-        keep = int((t > L[rows, None]).sum(axis=1).max()) + 1
-        t = t[:, -keep:]
         # arm-major layout (c, m, P): products across arms become whole-plane multiplies
         F = _cdf(
             t[None, :, :],

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
         Seed of the agent registered on first start.
     reference_size
         Customers generated to fit that agent's features.
+    control_share, control_salt
+        The control group: customers held out with no offer, by the same salted hash as a
+        batch run's (:func:`xsell.control_group.in_control_group`); 0 (default): none.
 
     Examples
     --------
@@ -70,6 +73,8 @@ class Settings(BaseSettings):
     model_poll_seconds: float = Field(default=2.0, ge=0)
     seed: int = 0
     reference_size: int = Field(default=2_000, ge=10)
+    control_share: float = Field(default=0.0, ge=0.0, le=1.0)
+    control_salt: str = Field(default="xsell", min_length=1)
 
     @field_validator("api_key_hashes")
     @classmethod

@@ -121,7 +121,9 @@ class DecisionLog:
         """Append the decisions ``agent.act`` returned; returns how many were recorded.
 
         The model inputs of each offer are read from the agent's pending decisions (call
-        this right after ``act``). ``customers`` (the table given to ``act``, same index)
+        this right after ``act``). A ``traffic_group`` column (e.g. ``control`` /
+        ``treatment``) overrides ``traffic_group`` row by row. ``customers`` (the table given
+        to ``act``, same index)
         supplies the protected attributes, stored apart for audits. Offers decided in a mode
         of ``rules.contact_at_decision_modes`` (batch sends) are contacts at once. A decision
         id recorded before raises :class:`InputError`: decisions are never rewritten.
@@ -152,6 +154,11 @@ class DecisionLog:
             "feature_spec_version": spec_version(agent),
             "reward_rules_version": self.rules.fingerprint,
         }
+        groups = (
+            decisions["traffic_group"].astype(str).tolist()
+            if "traffic_group" in decisions.columns
+            else [traffic_group] * len(decisions)
+        )
         rows = []
         rec: Any
         for i, rec in enumerate(decisions[_COLUMNS].itertuples(index=False)):
@@ -164,7 +171,7 @@ class DecisionLog:
                     "rank": int(rec.rank),
                     "channel": _str_or_none(rec.channel),
                     "placement": str(rec.placement),
-                    "traffic_group": traffic_group,
+                    "traffic_group": groups[i],
                     "mode": str(rec.mode),
                     "product": products[i],
                     "probability": float(rec.probability),
@@ -175,7 +182,9 @@ class DecisionLog:
                     "blocked": reasons,
                     "model_version": int(rec.model_version),
                     **versions,
-                    **inputs.get(i, {"arm": None, "input_x": None, "input_e": None}),
+                    **inputs.get(
+                        i, {"arm": None, "input_x": None, "input_e": None, "input_p": None}
+                    ),
                 }
             )
         protected = self._protected_rows(decisions, agent, customers, ids)

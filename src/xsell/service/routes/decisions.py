@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path
 
+from xsell.control_group import CONTROL, CONTROL_REASON, TREATMENT, in_control_group
 from xsell.errors import InputError, XsellError
 from xsell.service.deps import StateDep, require_api_key
 from xsell.service.queries import audit_view, offers_of
@@ -22,6 +24,17 @@ router = APIRouter(
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
 ]
+
+
+def _control_group(state: ServiceState, customers: pd.DataFrame) -> np.ndarray | None:
+    """Which customers are held out (the batch's function), or ``None`` without a control group."""
+    share = state.settings.control_share
+    col = state.agent.spec.customer_id
+    if share == 0 or col not in customers.columns:
+        return None  # (a missing id column is act's error to report)
+    return in_control_group(
+        customers[col].to_numpy(dtype=object), share, state.settings.control_salt
+    )
 
 
 def _respond(state: ServiceState, ids: list[str]) -> DecisionsResponse:
@@ -47,12 +60,22 @@ def decide(
         )
     customers = pd.DataFrame.from_records(rows)
     placement = body.placement if body.channel is None else f"{body.channel}/{body.placement}"
+    held = _control_group(state, customers)
     with state.lock:
         agent = state.agent
         try:
             decisions = agent.act(
-                customers, at=body.at, mode=body.mode, placement=placement, top_n=body.top_n
+                customers,
+                at=body.at,
+                mode=body.mode,
+                placement=placement,
+                top_n=body.top_n,
+                blocked=None if held is None else {CONTROL_REASON: held},
             )
+            if held is not None:
+                decisions["traffic_group"] = np.where(
+                    held[customers.index.get_indexer(decisions.index)], CONTROL, TREATMENT
+                )
             texts = agent.explain(decisions).tolist()
         except XsellError:
             raise
