@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -50,7 +51,7 @@ def _clean_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except XsellError as exc:
-            err.print(f"[bold red]error:[/] {exc}")
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -292,12 +293,17 @@ def score(
         bool, typer.Option(help="Decide and write the offers; log nothing.")
     ] = False,
     engine: Annotated[str, typer.Option(help="local (chunks in this process) or spark.")] = "local",
+    spark_master: Annotated[
+        str, typer.Option(help="Spark master with --engine spark (local[*], spark://..., yarn).")
+    ] = "local[*]",
 ) -> None:
     """Score a customer file for an outbound campaign with the real-time channel's policy.
 
     Reads in chunks (memory stays bounded), logs every decision to the decision log (mode
     batch, each product's batch channel; caps and cool-off from the log's contacts) and
     writes the offers. Killed half-way, the same command resumes: nobody is decided twice.
+    With --engine spark (the spark extra), Spark decides and writes a Parquet folder of
+    decisions (the log's columns), which is then loaded into the log.
     """
     from xsell.batch.runner import BatchOptions, run_batch
     from xsell.store import ModelRegistry, make_engine, migrate
@@ -328,15 +334,11 @@ def score(
             dry_run=dry_run,
         )
         if engine == "spark":
-            import importlib
+            from xsell.batch.spark import run_spark  # PySpark itself is imported when used
 
-            try:
-                spark = importlib.import_module("xsell.batch.spark")
-            except ImportError:
-                raise XsellError(
-                    "--engine spark needs the spark extra: pip install 'xsell[spark]'"
-                ) from None
-            result = spark.run_spark(agent, customers, out, engine=db, options=options)
+            result = run_spark(
+                agent, customers, out, engine=db, options=options, master=spark_master
+            )
         else:
             with Progress(
                 TextColumn("[bold]{task.description}"),

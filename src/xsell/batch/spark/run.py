@@ -39,7 +39,7 @@ from xsell.batch.runner import BatchOptions, BatchResult, _manifest, _snapshot
 from xsell.batch.runs import RunRecord
 from xsell.batch.scoring import RunContext
 from xsell.batch.spark.score import BATCH_ROWS, capacity_thresholds, score_dataframe
-from xsell.batch.spark.session import spark_session
+from xsell.batch.spark.session import require_pyspark, spark_session
 from xsell.control_group import ControlGroup
 from xsell.errors import InputError
 
@@ -71,6 +71,17 @@ def _parquet_source(file: CustomerFile, work: Path) -> Path:
                 writer.close()
         tmp.replace(path)
     return path
+
+
+def _session(spark: SparkSession | None, master: str) -> tuple[SparkSession, bool]:
+    """The session to use and whether the run made it (and so stops it): a given or
+    already running session is used as it is, and left running."""
+    if spark is not None:
+        return spark, False
+    active = require_pyspark().SparkSession.getActiveSession()
+    if active is not None:
+        return active, False
+    return spark_session(master), True
 
 
 def _counts(out: Path) -> tuple[int, int]:
@@ -109,12 +120,14 @@ def run_spark(
     options
         As for the local runner (``chunk_size`` only sizes the file check's reads).
     master
-        Spark master of the session made when ``spark`` is not given.
+        Spark master of the session made (and stopped) when neither ``spark`` is given
+        nor a session is running.
     spark
-        A running session to use (it is left running).
+        A session to use (it is left running).
     batch_rows
         Customers a task decides at a time.
     """
+    require_pyspark()  # before anything is checked, read or recorded
     opts = options if options is not None else BatchOptions()
     started = time.perf_counter()
     if not agent.is_fitted:
@@ -145,8 +158,7 @@ def run_spark(
     snapshot = _snapshot(agent, engine, work, at, run_id)
     control = None if manifest.data["control"] is None else ControlGroup(**manifest.data["control"])
     run = RunContext(run_id, at, rules=opts.rules, control=control)
-    own = spark is None
-    session = spark if spark is not None else spark_session(master)
+    session, own = _session(spark, master)
     try:
         parallel = session.sparkContext.defaultParallelism
         partitions = max(parallel, math.ceil(check.rows / batch_rows))

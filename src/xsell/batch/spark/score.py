@@ -259,10 +259,11 @@ def _prepared(
     if check_unique:
         _check_unique(frame, cid)
     products: tuple[str, ...] = ()
+    rows = 0
     if snapshot is not None:
-        products = tuple(
-            sorted(str(r[0]) for r in snapshot.select("product_id").distinct().collect())
-        )
+        per_product = snapshot.groupBy("product_id").count().collect()
+        products = tuple(sorted(str(r["product_id"]) for r in per_product))
+        rows = sum(int(r["count"]) for r in per_product)
     if products:
         assert snapshot is not None
         pid = F.col("product_id")
@@ -274,7 +275,7 @@ def _prepared(
                 F.max(F.when(pid == p, F.col("n_limit"))).alias(f"{_SNAP}{k}_limit"),
             ]
         wide = snapshot.groupBy(F.col("customer_id").alias(_SNAP_ID)).agg(*aggs)
-        if snapshot.count() <= BROADCAST_ROWS:
+        if rows <= BROADCAST_ROWS:
             wide = F.broadcast(wide)
         frame = frame.join(wide, F.col(cid).cast("string") == F.col(_SNAP_ID), "left").drop(
             _SNAP_ID

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,7 @@ def spark_session(
     app_name: str = "xsell-batch",
     shuffle_partitions: int | None = None,
     driver_memory: str | None = None,
+    config: Mapping[str, str] | None = None,
 ) -> SparkSession:
     """A Spark session set up for xsell's batch (or the running one, reconfigured).
 
@@ -58,6 +60,8 @@ def spark_session(
         ``spark.sql.shuffle.partitions`` (default: Spark's; a local test wants few).
     driver_memory
         ``spark.driver.memory`` (a local master's executors live in the driver).
+    config
+        Further Spark settings, set when the session is made.
     """
     sql = require_pyspark()
     local = master.startswith("local")
@@ -68,6 +72,8 @@ def spark_session(
         builder = builder.config("spark.ui.enabled", "false")
     if driver_memory is not None:
         builder = builder.config("spark.driver.memory", driver_memory)
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
     session: SparkSession = builder.getOrCreate()
     session.conf.set("spark.sql.session.timeZone", "UTC")
     session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
