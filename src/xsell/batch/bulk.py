@@ -1,7 +1,9 @@
 """Bulk loading of batch decisions into the decision log, idempotent on the decision ids.
 
-PostgreSQL: the rows are written as CSV by Arrow, streamed with ``COPY`` (psycopg 3) into
-a temporary table and moved with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. SQLite:
+PostgreSQL: the rows are written as CSV by Arrow and streamed with ``COPY`` (psycopg 3)
+straight into the table; when a row is there already (a rerun, a resumed chunk: the
+``COPY`` fails on the key), that ``COPY`` is undone (a savepoint) and the rows go through a
+temporary table and ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` instead. SQLite:
 one ``executemany`` per table in one transaction, with ``ON CONFLICT DO NOTHING``. Either
 way a batch loaded twice (a resumed run, a retried Spark task, a rerun) adds nothing the
 second time, and a batch is loaded whole or not at all.
@@ -98,13 +100,26 @@ def _csv_bytes(table: pa.Table) -> bytes:
 
 
 def _copy_postgres(conn: Connection, name: str, key: str, table: pa.Table) -> int:
+    """``COPY`` straight into the table; if a row is there already (a rerun, a resumed
+    chunk), undo that and go through a temporary table with ``ON CONFLICT DO NOTHING``."""
+    import psycopg
+
     cols = ", ".join(f'"{c}"' for c in table.column_names)
-    tmp = f"xsell_load_{name}"
+    data = _csv_bytes(table)
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur:
+        cur.execute("SET LOCAL synchronous_commit = off")  # one flush at commit is enough
+        try:
+            with raw.transaction():  # a savepoint: a conflict undoes only this COPY
+                with cur.copy(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
+                    copy.write(data)
+                return table.num_rows
+        except psycopg.errors.UniqueViolation:
+            pass
+        tmp = f"xsell_load_{name}"
         cur.execute(f"CREATE TEMP TABLE {tmp} (LIKE {name} INCLUDING DEFAULTS) ON COMMIT DROP")
         with cur.copy(f"COPY {tmp} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
-            copy.write(_csv_bytes(table))
+            copy.write(data)
         cur.execute(
             f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {tmp} ON CONFLICT ({key}) DO NOTHING"
         )
