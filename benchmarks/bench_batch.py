@@ -5,7 +5,8 @@ an agent past the default policy's warm-up (so Thompson sampling explores: the s
 state, not day one), then runs each case in its own process and reads that process's peak
 resident memory (``ru_maxrss``):
 
-* ``decide``: read the file in chunks, check it, decide (``score_chunk``), keep nothing;
+* ``decide``: read the file in chunks, check it, decide (``score_chunk``), keep nothing
+  (``decide-epsilon``: the same with epsilon-greedy instead of Thompson sampling);
 * ``parquet``: the full local run writing the offers to Parquet, logging nothing (dry run);
 * ``sqlite`` / ``postgres``: the full run, every decision logged (SQLite ``executemany``,
   PostgreSQL ``COPY``) into a fresh, migrated log.
@@ -95,7 +96,9 @@ def run_case(
     t0 = time.perf_counter()
     rows = offers = logged = 0
     pg_name = None
-    if case == "decide":
+    if case == "decide-epsilon":  # the same model under epsilon-greedy: the policy's cost
+        agent.policy = xsell.EpsilonGreedy()
+    if case.startswith("decide"):
         file = CustomerFile(customers, required_columns(agent), chunk)
         rows = file.check().rows
         run = RunContext("bench", AT)
@@ -145,7 +148,7 @@ def run_case(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,5000000")
-    parser.add_argument("--cases", default="decide,parquet,sqlite,postgres")
+    parser.add_argument("--cases", default="decide,decide-epsilon,parquet,sqlite,postgres")
     parser.add_argument("--big-cases", default="decide,parquet", help="cases run at sizes > 1M")
     parser.add_argument("--chunk-size", type=int, default=100_000)
     parser.add_argument("--output", default="batch")

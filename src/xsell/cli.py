@@ -51,7 +51,7 @@ def _clean_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except XsellError as exc:
-            err.print(f"[bold red]error:[/] {escape(str(exc))}")
+            err.print(f"[bold red]error:[/] {escape(str(exc))}")  # text, not markup
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

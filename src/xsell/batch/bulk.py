@@ -113,7 +113,7 @@ def _copy_postgres(conn: Connection, name: str, key: str, table: pa.Table) -> in
             with raw.transaction():  # a savepoint: a conflict undoes only this COPY
                 with cur.copy(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv)") as copy:
                     copy.write(data)
-                return table.num_rows
+                return int(table.num_rows)
         except psycopg.errors.UniqueViolation:
             pass
         tmp = f"xsell_load_{name}"

@@ -9,7 +9,8 @@ A run (see :func:`run_batch`):
    (:class:`~xsell.batch.snapshot.ContactSnapshot`);
 4. with campaign capacities, scores the whole file for the thresholds (pass one);
 5. decides chunk by chunk (:func:`~xsell.batch.scoring.score_chunk`); each chunk is logged
-   in one transaction (idempotent on the decision ids) and then written as a part file;
+   in one transaction (idempotent on the decision ids) and then written as a part file, by
+   a writer thread, while the next chunk is decided;
 6. joins the parts into the output and marks the run done.
 
 A run killed at any point and started again with the same run id skips the chunks whose
@@ -25,6 +26,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,7 +42,7 @@ from xsell.batch.bulk import load_log_rows
 from xsell.batch.capacity import CapacityPlan, CapacityThresholds
 from xsell.batch.reader import CustomerFile, required_columns
 from xsell.batch.runs import Manifest, RunRecord
-from xsell.batch.scoring import RunContext, capacity_candidates, score_chunk
+from xsell.batch.scoring import RunContext, ScoredChunk, capacity_candidates, score_chunk
 from xsell.batch.snapshot import ContactSnapshot
 from xsell.control_group import ControlGroup
 from xsell.errors import InputError
@@ -257,17 +259,23 @@ def run_batch(
         offers, control_n = offers + o, control_n + c
     if progress is not None:
         progress(rows_done, check.rows, "decide")
-    for i, frame in file.chunks(start=done):
-        scored = score_chunk(agent, frame, run, snapshot, with_log=log is not None)
-        if log is not None:
-            logged += load_log_rows(log, scored.log)
-        if work is not None:
-            _write_part(_part(work, i), scored.decisions)
-        o, c = _counts(scored.decisions)
-        offers, control_n = offers + o, control_n + c
-        rows_done += len(frame)
-        if progress is not None:
-            progress(rows_done, check.rows, "decide")
+    # one writer thread logs and writes chunk i while chunk i + 1 is decided (the database
+    # and the disk work off the GIL); it takes chunks in order, one at a time, so parts
+    # still appear in order and at most two chunks are in memory
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-batch-writer") as pool:
+        pending: Future[int] | None = None
+        for i, frame in file.chunks(start=done):
+            scored = score_chunk(agent, frame, run, snapshot, with_log=log is not None)
+            o, c = _counts(scored.decisions)
+            offers, control_n = offers + o, control_n + c
+            if pending is not None:
+                logged += pending.result()
+            pending = pool.submit(_store, log, work, i, scored)
+            rows_done += len(frame)
+            if progress is not None:
+                progress(rows_done, check.rows, "decide")
+        if pending is not None:
+            logged += pending.result()
     parts = [] if work is None else [_part(work, i) for i in range(total_chunks)]
     if out_path is not None and work is not None:
         _join_parts(parts, out_path)
@@ -288,6 +296,14 @@ def run_batch(
         seconds=time.perf_counter() - started,
         output=out_path,
     )
+
+
+def _store(log: Engine | None, work: Path | None, i: int, scored: ScoredChunk) -> int:
+    """Log a chunk (one transaction), then write its part; the decisions newly logged."""
+    logged = 0 if log is None else load_log_rows(log, scored.log)
+    if work is not None:
+        _write_part(_part(work, i), scored.decisions)
+    return logged
 
 
 def _counts(decisions: pd.DataFrame) -> tuple[int, int]:
