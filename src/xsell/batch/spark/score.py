@@ -100,7 +100,7 @@ class _Shipped:
 
 
 #: driver side: one broadcast per (Spark context, agent bytes)
-_BROADCASTS: dict[tuple[int, str], Any] = {}
+_BROADCASTS: dict[tuple[str, str], Any] = {}
 #: worker side: the agent of the digest last used (one model version per worker at a time)
 _AGENTS: dict[str, Agent] = {}
 
@@ -110,7 +110,7 @@ def _ship(agent: Agent) -> _Shipped:
     sc = sql.SparkSession.builder.getOrCreate().sparkContext
     data = agent_to_bytes(agent)
     digest = hashlib.sha256(data).hexdigest()
-    key = (id(sc), digest)
+    key = (str(sc.applicationId), digest)  # a new context (after a stop) broadcasts anew
     if key not in _BROADCASTS:
         _BROADCASTS[key] = sc.broadcast(data)
     return _Shipped(digest, _BROADCASTS[key])
