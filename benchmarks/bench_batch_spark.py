@@ -9,7 +9,9 @@ its Python workers), sampled every 0.2 s.
   decisions of every customer written by Spark to Parquet (``score_dataframe`` with the
   agent broadcast, one row per decision in the log's columns). ``score_seconds`` excludes
   the session's start; ``contacted`` of the customers have a contact snapshot row,
-  joined on the customer id as in a real run;
+  joined on the customer id as in a real run. ``cpu_seconds`` is the CPU time of the
+  whole process tree (JVM and Python workers) while scoring: on a shared machine,
+  customers per CPU second is the per-core rate that carries over to dedicated cores;
 * ``local``: the reference, the same decisions and log rows in one process without
   Spark (on a busy machine, the ratio of the two rates is what carries over);
 * ``load-postgres``: the decisions Spark wrote, loaded into a fresh PostgreSQL log on the
@@ -66,6 +68,30 @@ def _tree_rss(root: int) -> int:
         total += rss.get(pid, 0)
         todo.extend(children.get(pid, []))
     return total
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and every process below it,
+    including the children they have reaped (the Spark JVM and its Python workers)."""
+    children: dict[int, list[int]] = {}
+    cpu: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        cpu[pid] = sum(int(f) for f in fields[11:15])  # utime stime cutime cstime
+    ticks, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        ticks += cpu.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 class PeakMemory:
@@ -135,7 +161,7 @@ def run_spark_case(
         )
         spark.sparkContext.setLogLevel("ERROR")
         started = time.perf_counter() - t0
-        t1 = time.perf_counter()
+        t1, cpu1 = time.perf_counter(), tree_cpu_seconds(os.getpid())
         frame = spark.read.parquet(str(customers))
         rows = frame.count()
         cores = spark.sparkContext.defaultParallelism
@@ -151,6 +177,7 @@ def run_spark_case(
         )
         scored.write.mode("overwrite").parquet(str(out))
         score_seconds = time.perf_counter() - t1
+        cpu_seconds = tree_cpu_seconds(os.getpid()) - cpu1
         spark.stop()
     table = ds.dataset(str(out)).to_table(columns=["product"])
     size = sum(f.stat().st_size for f in out.glob("*.parquet"))
@@ -165,6 +192,8 @@ def run_spark_case(
         "score_seconds": round(score_seconds, 1),
         "customers_per_s": round(table.num_rows / score_seconds),
         "customers_per_s_per_core": round(table.num_rows / score_seconds / cores),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "customers_per_cpu_second": round(table.num_rows / cpu_seconds),
         "output_mb": round(size / 2**20, 1),
         "peak_rss_mb_process_tree": round(mem.peak / 2**20),
     }
@@ -183,7 +212,7 @@ def run_local_case(
 
     agent = xsell.Agent.load(str(agent_path))
     with PeakMemory() as mem:
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         snap = ContactSnapshot.read(snapshot)
         run = RunContext("bench-spark", AT)
         rows = offers = 0
@@ -192,12 +221,15 @@ def run_local_case(
             rows += table.num_rows
             offers += table.num_rows - table["product"].null_count
         seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - cpu0
     return {
         "case": "local",
         "rows": rows,
         "offers": offers,
         "seconds": round(seconds, 1),
         "customers_per_s": round(rows / seconds),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "customers_per_cpu_second": round(rows / cpu_seconds),
         "peak_rss_mb_process_tree": round(mem.peak / 2**20),
     }
 
