@@ -145,12 +145,13 @@ def from_log_table(table: pa.Table) -> LogRows:
 
 
 def read_log_table(path: str | Path, *, batch_rows: int = _LOAD_ROWS) -> Iterator[LogRows]:
-    """The log rows of a Parquet dataset (a file or a folder of part files), in chunks of
-    at most ``batch_rows`` decisions (memory stays bounded whatever the dataset's size)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError(f"no decisions at {str(p)!r}")
-    dataset = ds.dataset(str(p), format="parquet")
+    """The log rows of a Parquet dataset (a file or a folder of part files, or a URI Arrow
+    reads, e.g. ``s3://...``), in chunks of at most ``batch_rows`` decisions (memory stays
+    bounded whatever the dataset's size)."""
+    where = str(path)
+    if "://" not in where and not Path(where).exists():
+        raise InputError(f"no decisions at {where!r}")
+    dataset = ds.dataset(where, format="parquet")
     for batch in dataset.to_batches(batch_size=batch_rows):
         if batch.num_rows:
             yield from_log_table(pa.Table.from_batches([batch]))
