@@ -93,6 +93,8 @@ def run_case(
     from xsell.store import make_engine, migrate
 
     agent = xsell.Agent.load(str(agent_path))
+    start = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = start.ru_utime + start.ru_stime
     t0 = time.perf_counter()
     rows = offers = logged = 0
     pg_name = None
@@ -116,7 +118,9 @@ def run_case(
         if case in ("sqlite", "postgres"):
             migrate(url)
             engine = make_engine(url)
-        t0 = time.perf_counter()  # the log exists before the run (as in production)
+        # the log exists before the run (as in production)
+        start = resource.getrusage(resource.RUSAGE_SELF)
+        cpu0, t0 = start.ru_utime + start.ru_stime, time.perf_counter()
         out = work / f"offers-{case}-{uuid.uuid4().hex[:6]}.parquet"
         result = run_batch(
             agent,
@@ -134,6 +138,7 @@ def run_case(
             _drop_pg(pg_name)
         out.unlink()
     seconds = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return {
         "case": case,
         "rows": rows,
@@ -141,7 +146,9 @@ def run_case(
         "logged": logged,
         "seconds": round(seconds, 2),
         "customers_per_s": round(rows / seconds),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+        # this process's CPU time (both cores count): comparable when the machine is busy
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime - cpu0, 2),
     }
 
 

@@ -94,7 +94,8 @@ def _csv_bytes(table: pa.Table) -> bytes:
     pcsv.write_csv(
         pa.table(cols, names=table.column_names),
         buf,
-        pcsv.WriteOptions(include_header=False, quoting_style="all_valid"),
+        # unquoted empty = NULL; the rows hold no empty strings (a "" would need quoting)
+        pcsv.WriteOptions(include_header=False, quoting_style="needed"),
     )
     return buf.getvalue()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, cast
 
 import numpy as np
@@ -265,16 +266,19 @@ def _contacts(decisions: pa.Table, rules: RewardRules) -> pa.Table:
     sub = decisions.filter(keep)
     if sub.num_rows == 0:
         return CONTACT_SCHEMA.empty_table()
-    at = sub["at"].to_pandas()
-    products = sub["product"].to_pandas().to_numpy(dtype=object)
-    ends, closes = np.empty(len(at), dtype="datetime64[us]"), np.empty(len(at), "datetime64[us]")
-    # decisions share few (product, time) pairs: one window computation per pair
-    frame = pd.DataFrame({"p": products, "t": at.dt.tz_convert("UTC").dt.tz_localize(None)})
-    for pair, idx in frame.groupby(["p", "t"], sort=False).indices.items():
-        p, t = cast(tuple[object, object], pair)
-        end, close = rules.window(str(p), pd.Timestamp(str(t), tz="UTC").to_pydatetime())
-        ends[idx] = np.datetime64(end.replace(tzinfo=None), "us")
-        closes[idx] = np.datetime64(close.replace(tzinfo=None), "us")
+    # a window is contact time + the product's days (+ grace): the same whole microseconds
+    # RewardRules.window adds, per product
+    names = pc.unique(sub["product"]).to_pylist()
+    base = datetime(2000, 1, 1, tzinfo=UTC)
+    end_us, close_us = [], []
+    for name in names:
+        end, close = rules.window(str(name), base)
+        end_us.append((end - base) // timedelta(microseconds=1))
+        close_us.append((close - base) // timedelta(microseconds=1))
+    which = pc.index_in(sub["product"], value_set=pa.array(names, type=pa.string()))
+    at_us = sub["at"].cast(pa.int64())
+    ends = pc.add(at_us, pc.take(pa.array(end_us, type=pa.int64()), which))
+    closes = pc.add(at_us, pc.take(pa.array(close_us, type=pa.int64()), which))
     channel = pc.fill_null(sub["channel"], "")
     return pa.Table.from_pydict(
         {
@@ -284,8 +288,8 @@ def _contacts(decisions: pa.Table, rules: RewardRules) -> pa.Table:
             "channel": channel,
             "at": sub["at"],
             "source": pa.array(["decision"] * sub.num_rows, type=pa.string()),
-            "window_ends_at": pa.array(ends, type=pa.timestamp("us")).cast(_TS),
-            "closes_at": pa.array(closes, type=pa.timestamp("us")).cast(_TS),
+            "window_ends_at": ends.cast(_TS),
+            "closes_at": closes.cast(_TS),
         },
         schema=CONTACT_SCHEMA,
     )

@@ -196,7 +196,9 @@ class CustomerFile:
         """The file's columns to read, as tables of about ``rows`` rows."""
         if self.format == "parquet":
             for path in self._parquet_files():
-                pf = pq.ParquetFile(path)
+                # no pre-buffering: it holds whole row groups ahead, and memory then grows
+                # with the file's row groups
+                pf = pq.ParquetFile(path, pre_buffer=False)
                 self._check_types(pf.schema_arrow)
                 for batch in pf.iter_batches(batch_size=rows, columns=self.read_columns):
                     yield pa.Table.from_batches([batch])

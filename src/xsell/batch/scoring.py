@@ -13,6 +13,7 @@ Examples
 >>> import xsell
 >>> agent = xsell.Agent(xsell.Catalog.sample(), xsell.sample_feature_spec(), seed=3)
 >>> customers = xsell.make_customers(200, seed=3)
+>>> agent = agent.fit_features(xsell.make_customers(1_000, seed=4))
 >>> run = RunContext("nightly-2026-01-05", at="2026-01-05T02:00:00Z",
 ...                  control=ControlGroup(0.1, salt="2026"))
 >>> whole = score_chunk(agent, customers, run)
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from xsell._pending import PendingDecisions
 from xsell._time import as_utc
 from xsell.batch.capacity import CAPACITY_REASON, CapacityPlan, CapacityThresholds, capacity_keys
 from xsell.batch.log_rows import LogRows, log_rows
@@ -109,14 +111,25 @@ def _snapshot_for(
 
 
 @contextmanager
-def _reading(agent: Agent, snapshot: ContactSnapshot) -> Iterator[None]:
-    """The agent reads contacts from the snapshot and records none, for the block's time."""
-    saved = agent.history, agent.record_contacts
+def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[None]:
+    """For the block's time, the agent reads contacts from the snapshot, records none, and
+    keeps the model inputs of its decisions in a memory of its own (the chunk's log rows
+    read them there; the agent's memory of its real-time decisions is left alone, and a
+    long run does not accumulate anything)."""
+    if not agent.is_fitted:
+        # fitting on a chunk would make the features, hence the decisions, depend on chunking
+        raise InputError(
+            "`agent` must be fitted (fit_features on a reference table, or a registered "
+            "model version) before it scores a batch"
+        )
+    saved = agent.history, agent.record_contacts, agent.pending
     agent.history, agent.record_contacts = snapshot, False
+    f = agent.featurizer
+    agent.pending = PendingDecisions(max(rows, 1), f.n_features, f.n_arm_inputs)
     try:
         yield
     finally:
-        agent.history, agent.record_contacts = saved
+        agent.history, agent.record_contacts, agent.pending = saved
 
 
 def _ids(agent: Agent, customers: pd.DataFrame) -> np.ndarray:
@@ -175,7 +188,7 @@ def score_chunk(
     """
     snap = _snapshot_for(snapshot, run.at)
     ids = _ids(agent, customers)
-    with _reading(agent, snap):
+    with _reading(agent, snap, len(customers)):
         blocks = _blocks(agent, customers, run, ids)
         decisions = agent.act(
             customers, run.at, mode=MODE, placement=run.placement, blocked=blocks or None
@@ -207,7 +220,7 @@ def capacity_candidates(
     plan = CapacityPlan.for_catalog(limits, agent.catalog)
     snap = _snapshot_for(snapshot, run.at)
     ids = _ids(agent, customers)
-    with _reading(agent, snap):
+    with _reading(agent, snap, 0):
         values = agent.product_values(
             customers, run.at, mode=MODE, blocked=_control_blocks(run, ids) or None
         )
