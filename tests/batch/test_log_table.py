@@ -23,6 +23,7 @@ def rows() -> LogRows:
     """Log rows with offers (contacts), no-offers, a control group and protected attributes."""
     agent = xsell.Agent(xsell.Catalog.sample(), xsell.sample_feature_spec(), seed=41)
     customers = xsell.make_customers(600, seed=41)
+    agent.fit_features(customers)
     contacts = pd.DataFrame(
         {
             "customer_id": customers["customer_id"].iloc[:200],

@@ -17,8 +17,10 @@ Examples
 >>> import xsell
 >>> from xsell.batch import RunContext, score_chunk
 >>> agent = xsell.Agent(xsell.Catalog.sample(), xsell.sample_feature_spec(), seed=3)
+>>> customers = xsell.make_customers(50, seed=3)
+>>> agent = agent.fit_features(customers)
 >>> run = RunContext("nightly", at="2026-01-05T02:00:00Z")
->>> rows = score_chunk(agent, xsell.make_customers(50, seed=3), run).log
+>>> rows = score_chunk(agent, customers, run).log
 >>> table = to_log_table(rows)
 >>> table.schema.equals(LOG_TABLE_SCHEMA), table.num_rows
 (True, 50)
