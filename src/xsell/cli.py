@@ -455,12 +455,17 @@ def score(
         bool, typer.Option(help="Decide and write the offers; log nothing.")
     ] = False,
     engine: Annotated[str, typer.Option(help="local (chunks in this process) or spark.")] = "local",
+    spark_master: Annotated[
+        str, typer.Option(help="Spark master with --engine spark (local[*], spark://..., yarn).")
+    ] = "local[*]",
 ) -> None:
     """Score a customer file for an outbound campaign with the real-time channel's policy.
 
     Reads in chunks (memory stays bounded), logs every decision to the decision log (mode
     batch, each product's batch channel; caps and cool-off from the log's contacts) and
     writes the offers. Killed half-way, the same command resumes: nobody is decided twice.
+    With --engine spark (the spark extra), Spark decides and writes a Parquet folder of
+    decisions (the log's columns), which is then loaded into the log.
     """
     from xsell.batch.runner import BatchOptions, run_batch
     from xsell.store import ModelRegistry, make_engine, migrate
@@ -491,15 +496,11 @@ def score(
             dry_run=dry_run,
         )
         if engine == "spark":
-            import importlib
+            from xsell.batch.spark import run_spark  # PySpark itself is imported when used
 
-            try:
-                spark = importlib.import_module("xsell.batch.spark")
-            except ImportError:
-                raise XsellError(
-                    "--engine spark needs the spark extra: pip install 'xsell[spark]'"
-                ) from None
-            result = spark.run_spark(agent, customers, out, engine=db, options=options)
+            result = run_spark(
+                agent, customers, out, engine=db, options=options, master=spark_master
+            )
         else:
             with Progress(
                 TextColumn("[bold]{task.description}"),

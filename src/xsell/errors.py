@@ -9,6 +9,7 @@ engineer can fix the input without reading xsell's code::
     │   └── SchemaError                   a column is missing or has the wrong type
     ├── UnknownDecisionError (KeyError)   an outcome names a decision the agent does not know
     ├── NotFittedError (RuntimeError)     the featurizer was used before it was fitted
+    ├── MissingExtraError (ImportError)   an optional extra (e.g. ``spark``) is not installed
     └── PersistenceError (ValueError)     a saved agent is corrupted, foreign or of another version
 
 The service maps these to HTTP 4xx and the command line to exit code 2.
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "CatalogError",
     "InputError",
+    "MissingExtraError",
     "NotFittedError",
     "PersistenceError",
     "SchemaError",
@@ -56,3 +58,7 @@ class NotFittedError(XsellError, RuntimeError):
 
 class PersistenceError(XsellError, ValueError):
     """A saved agent cannot be read: corrupted, foreign or of an unsupported version."""
+
+
+class MissingExtraError(XsellError, ImportError):
+    """A feature needs an optional extra that is not installed; the message names it."""
