@@ -177,11 +177,7 @@ def test_loading_the_decisions_again_adds_nothing(runs: Runs) -> None:
     assert {t: _count(runs.spark, t) for t in tables} == before
 
 
-def test_loading_into_a_fresh_log_is_idempotent(
-    runs: Runs,
-    agent: xsell.Agent,
-    db_url: str,  # noqa: F811
-) -> None:
+def test_loading_into_a_fresh_log_is_idempotent(runs: Runs, db_url: str) -> None:  # noqa: F811
     migrate(db_url)
     engine = make_engine(db_url)
     try:
