@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -358,6 +359,7 @@ def main() -> None:
         "results": results,
     }
     print(write_result(args.output, payload))
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

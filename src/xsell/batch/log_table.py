@@ -32,6 +32,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -146,23 +147,48 @@ def from_log_table(table: pa.Table) -> LogRows:
     return LogRows(decisions, contacts, protected)
 
 
+def _fragments(path: str | Path) -> list[ds.Fragment]:
+    where = str(path)
+    if "://" not in where and not Path(where).exists():
+        raise InputError(f"no decisions at {where!r}")
+    return list(ds.dataset(where, format="parquet").get_fragments())
+
+
+def _read(fragments: list[ds.Fragment], batch_rows: int) -> Iterator[LogRows]:
+    for fragment in fragments:
+        for batch in fragment.to_batches(batch_size=batch_rows):
+            if batch.num_rows:
+                yield from_log_table(pa.Table.from_batches([batch]))
+
+
 def read_log_table(path: str | Path, *, batch_rows: int = _LOAD_ROWS) -> Iterator[LogRows]:
     """The log rows of a Parquet dataset (a file or a folder of part files, or a URI Arrow
     reads, e.g. ``s3://...``), in chunks of at most ``batch_rows`` decisions (memory stays
     bounded whatever the dataset's size)."""
-    where = str(path)
-    if "://" not in where and not Path(where).exists():
-        raise InputError(f"no decisions at {where!r}")
-    dataset = ds.dataset(where, format="parquet")
-    for batch in dataset.to_batches(batch_size=batch_rows):
-        if batch.num_rows:
-            yield from_log_table(pa.Table.from_batches([batch]))
+    yield from _read(_fragments(path), batch_rows)
 
 
-def load_log_table(engine: Engine, path: str | Path, *, batch_rows: int = _LOAD_ROWS) -> int:
+def load_log_table(
+    engine: Engine, path: str | Path, *, batch_rows: int = _LOAD_ROWS, workers: int = 1
+) -> int:
     """Add a Parquet dataset of log rows to the decision log; returns the new decisions.
 
     Each chunk of ``batch_rows`` decisions is loaded in one transaction, idempotently on
     the decision ids, so an interrupted load is finished by loading again.
+
+    ``workers`` > 1 loads the dataset's files on that many connections at once (each file
+    by one of them; PostgreSQL only: SQLite has one writer at a time). The loads touch
+    disjoint decisions, so they never wait on each other's rows.
     """
-    return sum(load_log_rows(engine, rows) for rows in read_log_table(path, batch_rows=batch_rows))
+    if workers < 1:
+        raise InputError(f"`workers` must be >= 1, got {workers}")
+    fragments = _fragments(path)
+    if workers == 1 or engine.dialect.name != "postgresql" or len(fragments) < 2:
+        return sum(load_log_rows(engine, rows) for rows in _read(fragments, batch_rows))
+
+    def load(share: list[ds.Fragment]) -> int:
+        return sum(load_log_rows(engine, rows) for rows in _read(share, batch_rows))
+
+    n = min(workers, len(fragments))
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="xsell-load") as pool:
+        return sum(pool.map(load, [fragments[i::n] for i in range(n)]))
