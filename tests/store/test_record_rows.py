@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 import xsell
-from tests.store.conftest import T0
+from tests.store.conftest import T0, World
 from xsell.decisions import RecordDecisions
 from xsell.errors import InputError
 from xsell.store import DecisionLog, migrate
@@ -74,3 +75,22 @@ def test_requests_recorded_together_are_all_recorded_or_none(db_url: str) -> Non
     ]
     assert log.decisions_for_key("key-2") == second.decision_ids
     log.engine.dispose()
+
+
+def test_contact_rows_are_the_contacts_since(world: World) -> None:
+    delivered = world.deliver_all()
+    assert delivered
+    ids = world.decisions["customer_id"].astype(str).to_numpy()
+    since = T0 - timedelta(days=1)
+    frame = world.log.contacts_since(ids, since)
+    rows = world.log.contact_rows(ids, since)
+    assert len(rows) == len(frame) == len(delivered)
+    assert sorted((c, p, t) for c, p, t in rows) == sorted(
+        zip(
+            frame["customer_id"],
+            frame["product_id"],
+            (t.to_pydatetime() for t in frame["at"]),
+            strict=True,
+        )
+    )
+    assert world.log.contact_rows(ids, T0 + timedelta(days=1)) == []

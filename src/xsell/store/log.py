@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, bindparam, delete, insert, select
+from sqlalchemy import Engine, String, any_, bindparam, delete, insert, select
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
 from xsell._time import Clock, as_utc, system_clock
@@ -53,6 +54,11 @@ _ID_CHUNK = 5_000  # ids per IN list (SQLite allows 32,766 parameters per statem
 # built once: building a statement costs more than running it for one customer
 _RECENT_CONTACTS = select(Contact.customer_id, Contact.product, Contact.at).where(
     Contact.customer_id.in_(bindparam("ids", expanding=True)), Contact.at >= bindparam("since")
+)
+# PostgreSQL: the ids as one array parameter (an IN list is rendered anew at every call)
+_RECENT_CONTACTS_PG = select(Contact.customer_id, Contact.product, Contact.at).where(
+    Contact.customer_id == any_(bindparam("ids", type_=postgresql.ARRAY(String))),
+    Contact.at >= bindparam("since"),
 )
 
 
@@ -346,9 +352,10 @@ class DecisionLog:
         with (
             one_statement(self.engine, write=False) if few else read_transaction(self.engine)
         ) as conn:
+            stmt = _RECENT_CONTACTS_PG if is_postgres(conn) else _RECENT_CONTACTS
             for start in range(0, len(ids), _ID_CHUNK):
                 params = {"ids": ids[start : start + _ID_CHUNK], "since": cutoff}
-                rows.extend((r[0], r[1], r[2]) for r in conn.execute(_RECENT_CONTACTS, params))
+                rows.extend((r[0], r[1], r[2]) for r in conn.execute(stmt, params))
         return rows
 
     def record(self, contacts: pd.DataFrame) -> None:
