@@ -45,7 +45,10 @@ STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("decide: other", ("Agent._act_exact", "Agent.act_records", "Agent.act_together")),
     ("explain", ("Agent.explain_records",)),
     ("record: decision log transaction", ("Batcher._record",)),
-    ("batching and thread hand-offs", ("Batcher.handle", "run_in_threadpool", "WorkerThread")),
+    (
+        "batching and thread hand-offs",
+        ("Batcher.", "_answer", "ThreadPoolExecutor", "run_in_threadpool", "WorkerThread"),
+    ),
     ("HTTP: request parsing and validation", ("solve_dependencies",)),
     ("HTTP: response", ("serialize_response", "Response.__call__", "RequestResponseCycle.send")),
     ("HTTP: uvicorn, FastAPI and middleware", ("RequestResponseCycle.run_asgi",)),

@@ -1,10 +1,10 @@
 """Micro-batching: decision requests that arrive while the agent is busy are decided together.
 
 A worker's agent decides one call at a time. Requests that arrive meanwhile wait; when the
-agent is free, the first of them decides every waiting request in one call (deciding ten
-customers costs little more than deciding one) and records them in one transaction (one
-commit instead of ten), then answers each. Under light load a batch is one request, so
-nothing waits that did not have to.
+agent is free, every waiting request is decided in one call (deciding ten customers costs
+little more than deciding one) and recorded in one transaction (one commit instead of
+ten), then each is answered. Under light load a batch is one request, so nothing waits
+that did not have to.
 
 No decision depends on its batch: requests are decided together only when they share
 the decision time, mode, placement and list length, and each request's customers are
@@ -17,9 +17,10 @@ answered.
 
 from __future__ import annotations
 
-import threading
+import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -60,76 +61,77 @@ class DecisionRequest:
     agent: Agent | None = None
     error: BaseException | None = None
     record_error: BaseException | None = None
-    taken: bool = False
-    done: bool = False
-    wake: threading.Event = field(default_factory=threading.Event, repr=False)
+    future: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
 class Batcher:
     """Decides and records a worker's requests, batching those that arrive together.
 
+    Requests are queued on the event loop; one batch at a time is decided in a worker
+    thread (the agent is not thread-safe) while the next one queues, then recorded in the
+    same thread while the next batch is decided, and every request of the batch is
+    answered at once (one wake-up of the event loop per batch, no thread per request).
     ``observe`` (if given) is called with the size of every batch.
     """
 
-    def __init__(self, state: ServiceState, observe: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        state: ServiceState,
+        observe: Callable[[int], None] | None = None,
+        *,
+        threads: int = 8,
+    ) -> None:
         self.state = state
         self.observe = observe
-        self._lock = threading.Lock()
-        self._queue: list[DecisionRequest] = []
+        self._queue: list[DecisionRequest] = []  # touched on the event loop only
         self._deciding = False
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xsell-batch")
 
     @property
     def deciding(self) -> bool:
         """Whether a batch is being decided now."""
-        with self._lock:
-            return self._deciding
+        return self._deciding
 
     @property
     def waiting(self) -> int:
         """Requests waiting for the agent."""
-        with self._lock:
-            return len(self._queue)
+        return len(self._queue)
 
-    def handle(self, request: DecisionRequest) -> DecisionRequest:
-        """Decide and record ``request`` (with whatever waits beside it); returns it, done.
+    async def decide(self, request: DecisionRequest) -> DecisionRequest:
+        """Decide and record ``request`` (with whatever waits beside it); returns it, done."""
+        loop = asyncio.get_running_loop()
+        request.future = loop.create_future()
+        self._queue.append(request)
+        if not self._deciding:
+            self._next(loop)
+        await request.future
+        return request
 
-        The caller that finds the agent free leads: it takes every waiting request, decides
-        them, wakes the first request that queued meanwhile to lead the next batch, then
-        records its batch and wakes each of its requests (no thread is woken for nothing).
-        """
-        with self._lock:
-            self._queue.append(request)
-            batch = None if self._deciding else self._take()
-        while batch is None:
-            request.wake.wait()
-            request.wake.clear()
-            if request.done:
-                return request
-            with self._lock:
-                if not (self._deciding or request.taken):
-                    batch = self._take()
+    def close(self) -> None:
+        """Finish the batches under way and stop the threads."""
+        self._pool.shutdown(wait=True)
+
+    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start deciding every waiting request (on the event loop)."""
+        batch, self._queue = self._queue, []
+        self._deciding = True
+        self._pool.submit(self._work, batch, loop)
+
+    def _work(self, batch: list[DecisionRequest], loop: asyncio.AbstractEventLoop) -> None:
+        """Decide, let the next batch start, record, answer (in a worker thread)."""
         try:
             _settle(batch, self._decide, "error")
         finally:
-            with self._lock:
-                self._deciding = False  # the next batch is decided while this one is recorded
-                if self._queue:
-                    self._queue[0].wake.set()
+            loop.call_soon_threadsafe(self._decided, loop)
         try:
             _settle(batch, self._record, "record_error")
         finally:
-            for r in batch:
-                r.done = True
-                r.wake.set()
-        return request
+            loop.call_soon_threadsafe(_answer, batch)
 
-    def _take(self) -> list[DecisionRequest]:
-        """Every waiting request, now this caller's batch (call holding the lock)."""
-        batch, self._queue = self._queue, []
-        for r in batch:
-            r.taken = True
-        self._deciding = True
-        return batch
+    def _decided(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._deciding = False
+        if self._queue:
+            self._next(loop)
 
     # -- deciding --------------------------------------------------------------------------
     def _decide(self, batch: list[DecisionRequest]) -> None:
@@ -218,6 +220,13 @@ class Batcher:
                 )
             except Exception as exc:
                 r.record_error = exc
+
+
+def _answer(batch: list[DecisionRequest]) -> None:
+    """Wake every request of a batch (on the event loop)."""
+    for r in batch:
+        if r.future is not None and not r.future.done():  # (a request given up on is done)
+            r.future.set_result(None)
 
 
 def _held(

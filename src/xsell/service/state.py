@@ -79,8 +79,9 @@ class ServiceState:
                 self.metrics.errors.labels(status="poll").inc()
 
     def close(self) -> None:
-        """Stop polling and release the database connections."""
+        """Stop polling, finish the decision batches under way, release the database."""
         self.stop.set()
+        self.batcher.close()
         self.engine.dispose()
 
 

@@ -84,8 +84,8 @@ def log_table_ddl() -> str:
 
     Examples
     --------
-    >>> log_table_ddl()[:44]
-    '`id` STRING, `at` TIMESTAMP, `customer_id` '
+    >>> log_table_ddl().split(", ")[:3]
+    ['`id` STRING', '`at` TIMESTAMP', '`customer_id` STRING']
     """
     return ", ".join(f"`{f.name}` {_DDL_TYPES[f.type]}" for f in LOG_TABLE_SCHEMA)
 

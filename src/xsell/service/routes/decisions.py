@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Depends, Header, Path
+from starlette.concurrency import run_in_threadpool
 
 from xsell.control_group import in_control_group
 from xsell.errors import InputError
@@ -96,7 +97,7 @@ def _check_id_column(customers: pd.DataFrame, column: str) -> None:
 
 
 @router.post("")
-def decide(
+async def decide(
     body: DecisionRequestBody, state: StateDep, idempotency_key: IdempotencyKey = None
 ) -> DecisionsResponse:
     """Decide for one customer or a list; the decisions are committed before the response.
@@ -105,10 +106,12 @@ def decide(
     A batch-mode offer is a contact at once, recorded under the customer's lock; one the
     contact rules refuse then is listed in ``refused`` (it must not be sent).
     """
+    # a coroutine: the request waits for its batch on the event loop, no thread of its own;
+    # what reads the database without deciding runs in the thread pool
     if idempotency_key is not None:
-        stored = state.log.decisions_for_key(idempotency_key)
+        stored = await run_in_threadpool(state.log.decisions_for_key, idempotency_key)
         if stored is not None:
-            return _respond(state, stored)
+            return await run_in_threadpool(_respond, state, stored)
     rows = body.customer if isinstance(body.customer, list) else [body.customer]
     if not 1 <= len(rows) <= state.settings.max_customers:
         raise InputError(
@@ -118,7 +121,7 @@ def decide(
     _check_ids(rows, column)
     placement = body.placement if body.channel is None else f"{body.channel}/{body.placement}"
     # decided with the requests that arrive meanwhile, exactly as alone (see the batcher)
-    request = state.batcher.handle(
+    request = await state.batcher.decide(
         DecisionRequest(
             rows,
             body.at,
@@ -134,16 +137,21 @@ def decide(
     if request.record_error is not None:
         if not isinstance(request.record_error, InputError):
             raise request.record_error
-        stored = None if idempotency_key is None else state.log.decisions_for_key(idempotency_key)
+        stored = (
+            None
+            if idempotency_key is None
+            else await run_in_threadpool(state.log.decisions_for_key, idempotency_key)
+        )
         if stored is None:
             raise request.record_error
-        return _respond(state, stored)  # a concurrent retry recorded it first
+        return await run_in_threadpool(_respond, state, stored)  # a concurrent retry recorded it
     decided, texts = request.decided, request.explanations
     assert decided is not None
     state.metrics.decisions.inc(len(decided))
     contacts_now = state.log.rules.contact_at_decision_modes
     if any(d["product"] is not None and d["mode"] in contacts_now for d in decided.decisions):
-        return _respond(state, decided.decision_ids)  # some may have been refused as contacts
+        # some may have been refused as contacts: read back what was stored
+        return await run_in_threadpool(_respond, state, decided.decision_ids)
     # what was just committed, served from memory (the audit view reads it back from the log)
     offers = [
         Offer(
