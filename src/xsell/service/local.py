@@ -8,13 +8,16 @@ child in order: SIGINT (uvicorn finishes the requests in flight), SIGKILL after 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -23,6 +26,27 @@ import httpx
 from xsell.store.rules import RewardRules
 
 __all__ = ["LocalService", "LocalServiceError"]
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[list[int]]:
+    """Hold SIGINT and SIGTERM while the block runs; the signals that came, in order.
+
+    A Ctrl-C inside ``subprocess.Popen`` (after the fork, while it waits for the exec) would
+    leave a running child that nothing refers to; deferred, it is handled once the child is
+    known. Only the main thread can set handlers; elsewhere nothing is deferred.
+    """
+    came: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, frame: came.append(signum)) for s in held}
+    try:
+        yield came
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class LocalServiceError(RuntimeError):
@@ -88,19 +112,23 @@ class LocalService:
         ]
         log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         try:
-            self.process = subprocess.Popen(
-                cmd,
-                env=self.env,
-                pass_fds=(sock.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            with _signals_deferred() as deferred:
+                self.process = subprocess.Popen(
+                    cmd,
+                    env=self.env,
+                    pass_fds=(sock.fileno(),),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
         finally:
             sock.close()  # the child holds its own copy
             if log is not subprocess.DEVNULL:
                 log.close()  # type: ignore[union-attr]
+        if deferred:  # Ctrl-C came while the child was being forked: stop it, then obey
+            self.stop()
+            raise KeyboardInterrupt
         try:
             self._wait_ready(self.process, timeout)
         except BaseException:  # Ctrl-C while starting included: leave nothing running
