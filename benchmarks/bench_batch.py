@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,9 @@ def run_case(
             engine.dispose()
         if pg_name is not None:
             _drop_pg(pg_name)
+        if case == "sqlite":
+            for f in work.glob("log-*.db*"):
+                f.unlink()
         out.unlink()
     seconds = time.perf_counter() - t0
     usage = resource.getrusage(resource.RUSAGE_SELF)
@@ -218,6 +222,7 @@ def main() -> None:
         },
     }
     print(write_result(args.output, payload))
+    shutil.rmtree(work)
 
 
 if __name__ == "__main__":

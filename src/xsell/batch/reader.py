@@ -92,7 +92,8 @@ def required_columns(agent: Agent) -> Columns:
 
 @dataclass(frozen=True)
 class FileCheck:
-    """What checking a file found: its rows and a fingerprint of its content's shape."""
+    """What checking a file found: its rows, and a fingerprint of its customer ids (in order)
+    and row count, which a resumed run must match."""
 
     rows: int
     fingerprint: str
