@@ -27,7 +27,6 @@ from xsell.explain import explanation, render_explanations
 from xsell.features.featurizer import Design, Featurizer, check_customers, duplicated_ids
 from xsell.features.spec import FeatureSpec
 from xsell.guardrails.contact_history import ContactHistory
-from xsell.guardrails.rules import consent_flags, evaluate_guardrails
 from xsell.models.bayes_logistic import BayesianLogisticRegression
 from xsell.models.factory import UNCERTAIN_KINDS, add_product, build_model, check_kind
 from xsell.outcomes import parse_outcomes
@@ -35,7 +34,7 @@ from xsell.policies.base import ActionValues, Policy
 from xsell.policies.thompson import ThompsonSampling
 from xsell.prior import WarmStartPrior
 from xsell.records import OfferResult, UpdateSummary
-from xsell.slots import decide_slots
+from xsell.slots import decide_slots, screen
 
 __all__ = ["Agent", "default_policy"]
 
@@ -406,27 +405,9 @@ class Agent:
         ts = as_utc(self.clock() if at is None else at)
         if not self.is_fitted:
             self.fit_features(customers)
-        design = self.featurizer.transform(customers)
-        by_channel = self.arms.by_channel
-        guard = evaluate_guardrails(
-            customers,
-            self.catalog,
-            self.spec,
-            at=ts,
-            mode=mode,
-            history=self.history,
-            check_consent=not by_channel,
-        )
-        if blocked:
-            guard = guard.with_blocks(blocked)
-        arm_eligible = guard.eligible[:, self.arms.product]
-        if by_channel:
-            channels = self.arms.channels(self.catalog, mode)
-            consent = consent_flags(customers, self.spec, channels)
-            arm_eligible &= np.column_stack([consent[c] for c in channels])
-        values = self._action_values(design, self._arm_design(design), arm_eligible, mode)
+        values = screen(self, customers, ts, mode, blocked)[3]
         arm_ev = np.asarray(values.expected_value()[:, 1:])
-        if not by_channel:
+        if not self.arms.by_channel:
             return arm_ev
         out = np.full((len(customers), len(self.catalog.products)), -np.inf)
         for a, k in enumerate(self.arms.product.tolist()):

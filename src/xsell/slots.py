@@ -28,7 +28,7 @@ from xsell.policies.base import ActionValues, Choice, choose
 if TYPE_CHECKING:
     from xsell.agent import Agent
 
-__all__ = ["Slot", "decide_slots"]
+__all__ = ["Slot", "decide_slots", "screen"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,21 +50,17 @@ class Slot:
     design: Design
 
 
-def decide_slots(
+def screen(
     agent: Agent,
     customers: pd.DataFrame | CustomerRecords,
-    customer_ids: Callable[[], np.ndarray],
-    duplicated: Callable[[], None],
     ts: pd.Timestamp,
     mode: Mode,
-    placement: str,
-    top_n: int,
     blocked: Mapping[str, np.ndarray] | None = None,
-) -> list[Slot]:
-    """Read the customers, then draw every slot of every customer's list.
+) -> tuple[Design, GuardrailResult, np.ndarray, ActionValues]:
+    """The arms' features, guardrail verdicts, each arm's eligibility and the action values.
 
-    Everything is read (a reader may raise :class:`NotExact`) before anything is
-    remembered; ``duplicated`` raises when two customers share an id.
+    What every decision starts from, and what ``Agent.product_values`` ranks by. With
+    channel choice, a product no consented channel reaches is marked unreachable.
     """
     design = agent.featurizer.transform(customers)
     by_channel = agent.arms.by_channel
@@ -87,6 +83,26 @@ def decide_slots(
         guard = guard.with_unreachable(agent.arms.product, arm_eligible)
     arm_design = agent._arm_design(design)
     values = agent._action_values(design, arm_design, arm_eligible, mode)
+    return arm_design, guard, arm_eligible, values
+
+
+def decide_slots(
+    agent: Agent,
+    customers: pd.DataFrame | CustomerRecords,
+    customer_ids: Callable[[], np.ndarray],
+    duplicated: Callable[[], None],
+    ts: pd.Timestamp,
+    mode: Mode,
+    placement: str,
+    top_n: int,
+    blocked: Mapping[str, np.ndarray] | None = None,
+) -> list[Slot]:
+    """Read the customers, then draw every slot of every customer's list.
+
+    Everything is read (a reader may raise :class:`NotExact`) before anything is
+    remembered; ``duplicated`` raises when two customers share an id.
+    """
+    arm_design, guard, arm_eligible, values = screen(agent, customers, ts, mode, blocked)
     ids = customer_ids()
     keys = hash_keys(ids, ts.value, placement)
     sorted_keys = np.sort(keys)  # a sort: several times faster than np.unique's hashing
