@@ -1,17 +1,18 @@
 """Requests that arrive together are decided together, exactly as each would be alone.
 
-The tests hold the agent's lock so requests queue up behind a first one, then release it:
-the queued requests are decided in one batch (the batch-size metric says so), and their
-decisions and logged rows must equal those an agent loaded from the same log makes for
-each request alone.
+The tests start several requests in one pass of the app's event loop: each reaches the
+batcher before the batch runs (nothing in the app suspends a request before it queues), so
+they are decided in one batch (the batch-size metric says so), and their decisions and
+logged rows must equal those an agent loaded from the same log makes for each request
+alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,27 +50,73 @@ def _customers(n: int, start: int) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass(frozen=True)
+class _Answer:
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+async def _post(app: Any, body: dict[str, Any], headers: dict[str, str]) -> _Answer:
+    """``POST /v1/decisions`` straight through the app's ASGI interface."""
+    raw = json.dumps(body).encode()
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/decisions",
+        "raw_path": b"/v1/decisions",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in headers.items()),
+        ],
+        "client": ("testclient", 50000),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    sent: list[dict[str, Any]] = []
+    received = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal received
+        if not received:
+            received = True
+            return {"type": "http.request", "body": raw, "more_body": False}
+        await asyncio.Event().wait()  # no disconnect: the client waits for its answer
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return _Answer(sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:]))
+
+
 def _batched(client: TestClient, bodies: list[dict[str, Any]], **headers: Any) -> list[Any]:
-    """Post ``bodies`` so that all but the first queue behind it and form one batch."""
-    state = _state(client)
-    with ThreadPoolExecutor(len(bodies)) as pool:
-        with state.lock:  # the first request's batch waits here; the others queue
-            futures: list[Future[Any]] = []
-            for i, body in enumerate(bodies):
-                h = {**HEADERS, **{k: v[i] for k, v in headers.items() if v[i] is not None}}
-                futures.append(pool.submit(client.post, "/v1/decisions", json=body, headers=h))
-                if i == 0:
-                    _until(lambda: state.batcher.waiting == 0 and state.batcher.deciding)
-            _until(lambda: state.batcher.waiting == len(bodies) - 1)
-        return [f.result(timeout=60) for f in futures]
+    """Post ``bodies`` at once, in one pass of the app's event loop (they form one batch)."""
+    heads = [
+        {**HEADERS, **{k: v[i] for k, v in headers.items() if v[i] is not None}}
+        for i in range(len(bodies))
+    ]
 
+    async def post_all() -> list[_Answer]:
+        return list(
+            await asyncio.gather(
+                *(_post(client.app, b, h) for b, h in zip(bodies, heads, strict=True))
+            )
+        )
 
-def _until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("the requests did not queue up in time")
-        time.sleep(0.005)
+    portal = client.portal
+    assert portal is not None  # the client is entered: the app runs
+    return portal.call(post_all)
 
 
 def _batch_sizes(client: TestClient) -> tuple[float, float]:
@@ -94,7 +141,7 @@ def test_requests_arriving_together_are_decided_as_each_alone(client: TestClient
     answers = _batched(client, bodies)
     assert [a.status_code for a in answers] == [200] * len(bodies)
     batches, requests = (a - b for a, b in zip(_batch_sizes(client), before, strict=True))
-    assert (batches, requests) == (2, len(bodies))  # the first alone, then all the others
+    assert (batches, requests) == (1, len(bodies))  # all of them at once
     # an agent loaded from the same log, deciding each request alone, agrees on everything
     state = _state(client)
     alone = state.registry.load(history=state.log)

@@ -6,6 +6,12 @@ little more than deciding one) and recorded in one transaction (one commit inste
 ten), then each is answered. Under light load a batch is one request, so nothing waits
 that did not have to.
 
+A batch runs on the event loop itself, not in a thread: deciding is Python work that holds
+the interpreter's lock anyway, and handing every batch to a thread and back cost more CPU
+(lock hand-offs with the loop serving HTTP) than the decision did. While a batch runs, new
+requests wait in their sockets; they are read as soon as it ends and form the next batch.
+A worker process serves one batch at a time; several workers share the cores.
+
 No decision depends on its batch: requests are decided together only when they share
 the decision time, mode, placement and list length, and each request's customers are
 read exactly as they would be alone (:meth:`xsell.Agent.act_together`); otherwise, or
@@ -20,7 +26,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -67,29 +72,21 @@ class DecisionRequest:
 class Batcher:
     """Decides and records a worker's requests, batching those that arrive together.
 
-    Requests are queued on the event loop; one batch at a time is decided in a worker
-    thread (the agent is not thread-safe) while the next one queues, then recorded in the
-    same thread while the next batch is decided, and every request of the batch is
-    answered at once (one wake-up of the event loop per batch, no thread per request).
-    ``observe`` (if given) is called with the size of every batch.
+    Requests are queued on the event loop; when the loop is free, every queued request is
+    decided in one call, recorded in one transaction and answered, all on the loop (the
+    agent is not thread-safe, and a model swap waits for the batch). ``observe`` (if
+    given) is called with the size of every batch.
     """
 
-    def __init__(
-        self,
-        state: ServiceState,
-        observe: Callable[[int], None] | None = None,
-        *,
-        threads: int = 8,
-    ) -> None:
+    def __init__(self, state: ServiceState, observe: Callable[[int], None] | None = None) -> None:
         self.state = state
         self.observe = observe
         self._queue: list[DecisionRequest] = []  # touched on the event loop only
         self._deciding = False
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="xsell-batch")
 
     @property
     def deciding(self) -> bool:
-        """Whether a batch is being decided now."""
+        """Whether a batch is scheduled or being decided now."""
         return self._deciding
 
     @property
@@ -103,35 +100,27 @@ class Batcher:
         request.future = loop.create_future()
         self._queue.append(request)
         if not self._deciding:
-            self._next(loop)
+            self._deciding = True
+            # after the callbacks already due: requests read in this pass of the loop join
+            loop.call_soon(self._run, loop)
         await request.future
         return request
 
     def close(self) -> None:
-        """Finish the batches under way and stop the threads."""
-        self._pool.shutdown(wait=True)
+        """Nothing to release (batches run on the event loop)."""
 
-    def _next(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start deciding every waiting request (on the event loop)."""
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Decide, record and answer every waiting request (on the event loop)."""
         batch, self._queue = self._queue, []
-        self._deciding = True
-        self._pool.submit(self._work, batch, loop)
-
-    def _work(self, batch: list[DecisionRequest], loop: asyncio.AbstractEventLoop) -> None:
-        """Decide, let the next batch start, record, answer (in a worker thread)."""
         try:
             _settle(batch, self._decide, "error")
-        finally:
-            loop.call_soon_threadsafe(self._decided, loop)
-        try:
             _settle(batch, self._record, "record_error")
         finally:
-            loop.call_soon_threadsafe(_answer, batch)
-
-    def _decided(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._deciding = False
-        if self._queue:
-            self._next(loop)
+            _answer(batch)
+            if self._queue:
+                loop.call_soon(self._run, loop)
+            else:
+                self._deciding = False
 
     # -- deciding --------------------------------------------------------------------------
     def _decide(self, batch: list[DecisionRequest]) -> None:

@@ -15,9 +15,21 @@ from sqlalchemy import Engine
 from xsell.service.state import ServiceState
 from xsell.store import DecisionLog
 
-__all__ = ["EngineDep", "LogDep", "StateDep", "require_api_key"]
+__all__ = [
+    "API_KEY_HEADER",
+    "API_KEY_SCHEME",
+    "EngineDep",
+    "LogDep",
+    "StateDep",
+    "check_api_key",
+    "require_api_key",
+]
 
-_api_key = APIKeyHeader(name="X-API-Key", auto_error=False)
+#: the header that carries the API key
+API_KEY_HEADER = "X-API-Key"
+_api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
+#: the key's security scheme in the OpenAPI document
+API_KEY_SCHEME = _api_key.scheme_name
 
 
 async def get_state(request: Request) -> ServiceState:
@@ -45,6 +57,11 @@ LogDep = Annotated[DecisionLog, Depends(get_log)]
 
 async def require_api_key(state: StateDep, key: Annotated[str | None, Security(_api_key)]) -> None:
     """401 unless the ``X-API-Key`` header holds a configured key (the key is never logged)."""
+    check_api_key(state, key)
+
+
+def check_api_key(state: ServiceState, key: str | None) -> None:
+    """:func:`require_api_key` for a route that reads its header itself."""
     if not state.settings.key_is_valid(key):
         raise HTTPException(
             status_code=401,

@@ -6,30 +6,35 @@ from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Depends, Header, Path
+from fastapi import APIRouter, Depends, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from xsell.control_group import in_control_group
 from xsell.errors import InputError
 from xsell.service.batcher import DecisionRequest
-from xsell.service.deps import StateDep, require_api_key
+from xsell.service.deps import (
+    API_KEY_HEADER,
+    API_KEY_SCHEME,
+    StateDep,
+    check_api_key,
+    require_api_key,
+)
 from xsell.service.errors import KEYED_ERRORS
+from xsell.service.parsing import (
+    IDEMPOTENCY_KEY_PARAMETER,
+    body_schema,
+    idempotency_key_of,
+    parse_body,
+)
 from xsell.service.queries import audit_view, offers_of
 from xsell.service.schemas import AuditView, DecisionRequestBody, DecisionsResponse, Offer
 from xsell.service.state import ServiceState
 
 __all__ = ["router"]
 
-router = APIRouter(
-    prefix="/v1/decisions",
-    tags=["decisions"],
-    dependencies=[Depends(require_api_key)],
-    responses=KEYED_ERRORS,
-)
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"], responses=KEYED_ERRORS)
 
-IdempotencyKey = Annotated[
-    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[^\x00]*$")
-]
+DECISION_BODY_SCHEMA = body_schema(DecisionRequestBody)
 DecisionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[^\x00]*$")]
 #: longest customer id the log stores
 MAX_ID_LENGTH = 128
@@ -96,16 +101,39 @@ def _check_id_column(customers: pd.DataFrame, column: str) -> None:
         )
 
 
-@router.post("")
-async def decide(
-    body: DecisionRequestBody, state: StateDep, idempotency_key: IdempotencyKey = None
-) -> DecisionsResponse:
+@router.post(
+    "",
+    response_model=DecisionsResponse,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": DECISION_BODY_SCHEMA}},
+        },
+        "parameters": [IDEMPOTENCY_KEY_PARAMETER],
+        "security": [{API_KEY_SCHEME: []}],
+    },
+)
+async def decide(request: Request) -> Response:
     """Decide for one customer or a list; the decisions are committed before the response.
 
     With an ``Idempotency-Key`` header, a retry returns the decisions of the first request.
     A batch-mode offer is a contact at once, recorded under the customer's lock; one the
     contact rules refuse then is listed in ``refused`` (it must not be sent).
     """
+    # the busiest route reads its body and header itself and answers with the response's
+    # JSON: FastAPI's generic parameter solving and response validation cost more than the
+    # decision (the schema above documents exactly what is read here)
+    state: ServiceState = request.app.state.xsell
+    check_api_key(state, request.headers.get(API_KEY_HEADER))
+    body = parse_body(DecisionRequestBody, await request.body())
+    idempotency_key = idempotency_key_of(request.headers.get("idempotency-key"))
+    answer = await _decide(state, body, idempotency_key)
+    return Response(answer.model_dump_json(), media_type="application/json")
+
+
+async def _decide(
+    state: ServiceState, body: DecisionRequestBody, idempotency_key: str | None
+) -> DecisionsResponse:
     # a coroutine: the request waits for its batch on the event loop, no thread of its own;
     # what reads the database without deciding runs in the thread pool
     if idempotency_key is not None:
@@ -169,7 +197,7 @@ async def decide(
     return DecisionsResponse(offers=offers, model_version=state.model_version)
 
 
-@router.get("/{decision_id}")
+@router.get("/{decision_id}", dependencies=[Depends(require_api_key)])
 def audit(decision_id: DecisionId, state: StateDep) -> AuditView:
     """The audit view of one decision: inputs, eligible and blocked products, probabilities,
     explanation, versions, contact, outcomes and the learned reward."""

@@ -18,7 +18,7 @@ router = APIRouter(tags=["operations"], responses=ERRORS)
 
 
 @router.get("/healthz")
-def health(state: StateDep) -> HealthResponse:
+async def health(state: StateDep) -> HealthResponse:
     """Liveness: the worker (its process id) is up and serving a model version."""
     return HealthResponse(status="ok", model_version=state.model_version, worker_pid=os.getpid())
 
