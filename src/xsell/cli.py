@@ -283,7 +283,8 @@ def serve(
         int,
         typer.Option(
             help="Seconds a worker may take to answer the supervisor's health check before "
-            "it is restarted (a starting worker imports xsell first).",
+            "it is restarted (a starting worker imports xsell first; uvicorn's supervisor, "
+            "used where SO_REUSEPORT is not available).",
             min=1,
         ),
     ] = 60,
@@ -300,6 +301,7 @@ def serve(
     import uvicorn
 
     from xsell.service.settings import hash_key
+    from xsell.service.workers import reuse_port_supported, run_workers
 
     if database_url is not None:
         os.environ["XSELL_DATABASE_URL"] = database_url
@@ -309,16 +311,19 @@ def serve(
         key_file.write_text(key + "\n")
         os.environ["XSELL_API_KEY_HASHES"] = hash_key(key)
         err.print(f"API key written to {key_file} (send it in the X-API-Key header)")
+    options: dict[str, Any] = {"log_level": "info", "access_log": access_log}
+    if workers > 1 and reuse_port_supported():
+        # each worker its own socket on the port: connections spread over all of them
+        raise typer.Exit(run_workers(host, port, workers, options))
     uvicorn.run(
         "xsell.service.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
-        access_log=access_log,
         # uvicorn's default, 5 s, kills workers still importing on a busy machine, forever
         timeout_worker_healthcheck=worker_timeout,
+        **options,
     )
 
 
