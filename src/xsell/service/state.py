@@ -82,6 +82,7 @@ class ServiceState:
         """Stop polling, finish the decision batches under way, release the database."""
         self.stop.set()
         self.batcher.close()
+        self.log.close()
         self.engine.dispose()
 
 

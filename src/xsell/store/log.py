@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import Engine, String, any_, bindparam, delete, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +24,7 @@ from xsell.store.contacts import (
     insert_contacts,
     try_contact,
 )
+from xsell.store.direct import DirectConnection
 from xsell.store.engine import (
     is_postgres,
     make_engine,
@@ -111,6 +113,8 @@ class DecisionLog:
         clock: Clock | None = None,
     ) -> None:
         self.engine = engine if isinstance(engine, Engine) else make_engine(engine)
+        # PostgreSQL: the decision path's statements skip the pool (see xsell.store.direct)
+        self._direct = DirectConnection(self.engine) if is_postgres(self.engine) else None
         self.catalog = catalog
         self.rules = rules if rules is not None else RewardRules()
         self.clock: Clock = clock if clock is not None else system_clock
@@ -243,9 +247,8 @@ class DecisionLog:
                 encoded = None
             if encoded is not None:
                 try:
-                    with one_statement(self.engine) as conn:
-                        pg_rows.insert_encoded(conn, encoded)
-                except IntegrityError:
+                    self._insert_encoded(encoded)
+                except (IntegrityError, psycopg.IntegrityError):
                     raise InputError(
                         "`decisions` repeats a decision id already in the log; decisions are "
                         "append-only (record each decision once)"
@@ -271,6 +274,19 @@ class DecisionLog:
                     "append-only (record each decision once)"
                 ) from None
         return [len(b["decisions"]) for b in batches]
+
+    def _insert_encoded(self, encoded: Mapping[str, str]) -> None:
+        params = pg_rows.parameters(encoded)
+        direct = self._direct
+        if direct is not None and direct.execute(pg_rows.STATEMENT, params, rows=False) is not None:
+            return
+        with one_statement(self.engine) as conn:
+            conn.execute(pg_rows.STATEMENT, params)
+
+    def close(self) -> None:
+        """Close the connection the decision path holds (the engine's pool is the caller's)."""
+        if self._direct is not None:
+            self._direct.close()
 
     def _decisions(self, conn: Any, ids: Sequence[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
@@ -349,6 +365,12 @@ class DecisionLog:
         rows: list[tuple[str, str, datetime]] = []
         # one statement for a few customers (autocommit on PostgreSQL: no BEGIN/ROLLBACK)
         few = len(ids) <= _ID_CHUNK
+        if few and self._direct is not None:
+            found = self._direct.execute(
+                _RECENT_CONTACTS_PG, {"ids": ids, "since": cutoff}, rows=True
+            )
+            if found is not None:
+                return [(str(r[0]), str(r[1]), r[2]) for r in found]
         with (
             one_statement(self.engine, write=False) if few else read_transaction(self.engine)
         ) as conn:

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, TextClause, text
 
 from xsell.store.tables import Decision, DecisionRequest, Explanation, ProtectedAttributes
 
-__all__ = ["TABLES", "encode", "insert_encoded"]
+__all__ = ["STATEMENT", "TABLES", "encode", "insert_encoded", "parameters"]
 
 #: the tables written, by the keys of the rows given to :func:`insert_encoded`
 TABLES = {
@@ -45,7 +45,8 @@ def _statement() -> TextClause:
     )
 
 
-_STATEMENT = _statement()
+#: the statement: one JSON parameter per table of :data:`TABLES`
+STATEMENT = _statement()
 
 
 def _value(v: Any) -> Any:
@@ -70,7 +71,12 @@ def encode(rows: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
+def parameters(encoded: Mapping[str, str]) -> dict[str, str]:
+    """:data:`STATEMENT`'s parameters for rows :func:`encode`-d by table (absent: none)."""
+    return {k: encoded.get(k, "[]") for k in TABLES}
+
+
 def insert_encoded(conn: Connection, encoded: Mapping[str, str]) -> None:
     """Insert the rows of :data:`TABLES`, each :func:`encode`-d (absent keys: none), in one
     statement."""
-    conn.execute(_STATEMENT, {k: encoded.get(k, "[]") for k in TABLES})
+    conn.execute(STATEMENT, parameters(encoded))
