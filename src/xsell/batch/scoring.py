@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from xsell._blas import single_threaded_blas
 from xsell._pending import PendingDecisions
 from xsell._time import as_utc
 from xsell.batch.capacity import CAPACITY_REASON, CapacityPlan, CapacityThresholds, capacity_keys
@@ -112,10 +113,10 @@ def _snapshot_for(
 
 @contextmanager
 def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[None]:
-    """For the block's time, the agent reads contacts from the snapshot, records none, and
+    """For the block's time, the agent reads contacts from the snapshot, records none,
     keeps the model inputs of its decisions in a memory of its own (the chunk's log rows
     read them there; the agent's memory of its real-time decisions is left alone, and a
-    long run does not accumulate anything)."""
+    long run does not accumulate anything) and BLAS runs on one thread."""
     if not agent.is_fitted:
         # fitting on a chunk would make the features, hence the decisions, depend on chunking
         raise InputError(
@@ -127,7 +128,11 @@ def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[Non
     f = agent.featurizer
     agent.pending = PendingDecisions(max(rows, 1), f.n_features, f.n_arm_inputs)
     try:
-        yield
+        # BLAS on one thread: a product's last bits depend on how BLAS splits it among its
+        # threads, so a chunk decided in a worker process (one thread each) and the same
+        # chunk decided here must use the same split
+        with single_threaded_blas():
+            yield
     finally:
         agent.history, agent.record_contacts, agent.pending = saved
 
