@@ -137,10 +137,13 @@ def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[Non
         agent.history, agent.record_contacts, agent.pending = saved
 
 
-def _ids(agent: Agent, customers: pd.DataFrame) -> np.ndarray:
+def _ids(agent: Agent, customers: pd.DataFrame, *, needed: bool = True) -> np.ndarray | None:
+    """The customer ids as strings (``None`` when not ``needed``: only checked)."""
     col = agent.spec.customer_id
     if col not in customers.columns:
         raise InputError(f"`customers` is missing the customer id column {col!r}")
+    if not needed:
+        return None
     return np.asarray(customers[col].astype(str).to_numpy(dtype=object))
 
 
@@ -149,8 +152,10 @@ def _control_blocks(run: RunContext, ids: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _blocks(
-    agent: Agent, customers: pd.DataFrame, run: RunContext, ids: np.ndarray
-) -> Mapping[str, np.ndarray]:
+    agent: Agent, customers: pd.DataFrame, run: RunContext, ids: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    if ids is None:  # neither a control group nor capacity
+        return {}
     blocks = _control_blocks(run, ids)
     if run.thresholds is not None:
         values = agent.product_values(customers, run.at, mode=MODE, blocked=blocks)
@@ -192,7 +197,7 @@ def score_chunk(
         ``traffic_group`` column; ``log``: the rows to add to the decision log.
     """
     snap = _snapshot_for(snapshot, run.at)
-    ids = _ids(agent, customers)
+    ids = _ids(agent, customers, needed=run.control is not None or run.thresholds is not None)
     with _reading(agent, snap, len(customers)):
         blocks = _blocks(agent, customers, run, ids)
         decisions = agent.act(
@@ -201,7 +206,8 @@ def score_chunk(
         if run.control is None:
             codes, names = np.zeros(len(decisions), np.int8), ["default"]
         else:
-            held = run.control.mask(decisions["customer_id"].astype(str).to_numpy(dtype=object))
+            # one decision per customer, in their order: the control group's own block
+            held = blocks[CONTROL_REASON]
             codes, names = held.astype(np.int8), [TREATMENT, CONTROL]
         groups = pd.Categorical.from_codes(codes, categories=pd.Index(names))
         at_col = list(decisions.columns).index("placement") + 1
@@ -225,6 +231,7 @@ def capacity_candidates(
     plan = CapacityPlan.for_catalog(limits, agent.catalog)
     snap = _snapshot_for(snapshot, run.at)
     ids = _ids(agent, customers)
+    assert ids is not None
     with _reading(agent, snap, 0):
         values = agent.product_values(
             customers, run.at, mode=MODE, blocked=_control_blocks(run, ids) or None
