@@ -20,11 +20,23 @@ from xsell.policies.base import (
     uniform_over_allowed,
 )
 
-__all__ = ["ThompsonSampling", "win_probabilities"]
+__all__ = ["ThompsonSampling", "integration_threads", "win_probabilities"]
 
 _SPAN = 4.5  # standard deviations covered on each side of every arm's mean (tails < 4e-6)
 _CHUNK = 4096  # rows per integration block: keeps memory bounded and the cache warm
 _WORKERS = min(4, os.cpu_count() or 1)
+
+
+def integration_threads(n: int) -> None:
+    """Integrate the blocks of a large batch on ``n`` threads (default: one per core, at
+    most 4); a process deciding beside others that have the other cores uses 1.
+
+    The probabilities do not depend on it (each block is integrated alone).
+    """
+    global _WORKERS
+    if n < 1:
+        raise InputError(f"`n` must be >= 1, got {n}")
+    _WORKERS = int(n)
 
 
 def _ev(z: np.ndarray, value: np.ndarray, penalty: np.ndarray, link: Link) -> np.ndarray:
