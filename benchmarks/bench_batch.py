@@ -3,10 +3,13 @@
 Generates 1,000,000 (and 5,000,000) sample-bank customers × 8 products to Parquet, trains
 an agent past the default policy's warm-up (so Thompson sampling explores: the steady
 state, not day one), then runs each case in its own process and reads that process's peak
-resident memory (``ru_maxrss``):
+resident memory (``ru_maxrss``; its workers' largest is ``worker_peak_rss_mb``) and CPU
+time (its own and its workers'):
 
-* ``decide``: read the file in chunks, check it, decide (``score_chunk``), keep nothing
-  (``decide-epsilon``: the same with epsilon-greedy instead of Thompson sampling);
+* ``decide``: the local engine's run (``run_batch``) that only decides: check the file,
+  decide every chunk in ``--workers`` processes (default: the usable CPUs), write and log
+  nothing (``decide-sequential``: the same in one process; ``decide-epsilon``: with
+  epsilon-greedy instead of Thompson sampling);
 * ``parquet``: the full local run writing the offers to Parquet, logging nothing (dry run);
 * ``sqlite`` / ``postgres``: the full run, every decision logged (SQLite ``executemany``,
   PostgreSQL ``COPY``) into a fresh, migrated log.
@@ -84,31 +87,37 @@ def _drop_pg(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its ended children (the run's workers)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run_case(
-    case: str, customers: Path, agent_path: Path, work: Path, chunk: int
+    case: str, customers: Path, agent_path: Path, work: Path, chunk: int, workers: int | None
 ) -> dict[str, Any]:
     """One case in this process (the parent reads the printed JSON)."""
-    from xsell.batch import RunContext, score_chunk
-    from xsell.batch.reader import CustomerFile, required_columns
     from xsell.batch.runner import BatchOptions, run_batch
     from xsell.store import make_engine, migrate
 
     agent = xsell.Agent.load(str(agent_path))
-    start = resource.getrusage(resource.RUSAGE_SELF)
-    cpu0 = start.ru_utime + start.ru_stime
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     rows = offers = logged = 0
     pg_name = None
     if case == "decide-epsilon":  # the same model under epsilon-greedy: the policy's cost
         agent.policy = xsell.EpsilonGreedy()
+    if case == "decide-sequential":
+        workers = 1
     if case.startswith("decide"):
-        file = CustomerFile(customers, required_columns(agent), chunk)
-        rows = file.check().rows
-        run = RunContext("bench", AT)
-        for _, frame in file.chunks():
-            offers += int(
-                score_chunk(agent, frame, run, with_log=False).decisions["product"].notna().sum()
-            )
+        result = run_batch(
+            agent,
+            customers,
+            None,  # decide only: nothing written, nothing logged
+            options=BatchOptions(run_id="bench", at=AT, chunk_size=chunk, workers=workers),
+        )
+        rows, offers, used = result.rows, result.offers, result.workers
     else:
         engine = None
         if case == "sqlite":
@@ -120,8 +129,7 @@ def run_case(
             migrate(url)
             engine = make_engine(url)
         # the log exists before the run (as in production)
-        start = resource.getrusage(resource.RUSAGE_SELF)
-        cpu0, t0 = start.ru_utime + start.ru_stime, time.perf_counter()
+        cpu0, t0 = _cpu(), time.perf_counter()
         out = work / f"offers-{case}-{uuid.uuid4().hex[:6]}.parquet"
         result = run_batch(
             agent,
@@ -129,10 +137,14 @@ def run_case(
             out,
             engine=engine,
             options=BatchOptions(
-                run_id=f"bench-{case}", at=AT, chunk_size=chunk, dry_run=engine is None
+                run_id=f"bench-{case}",
+                at=AT,
+                chunk_size=chunk,
+                dry_run=engine is None,
+                workers=workers,
             ),
         )
-        rows, offers, logged = result.rows, result.offers, result.logged
+        rows, offers, logged, used = result.rows, result.offers, result.logged, result.workers
         if engine is not None:
             engine.dispose()
         if pg_name is not None:
@@ -142,26 +154,37 @@ def run_case(
                 f.unlink()
         out.unlink()
     seconds = time.perf_counter() - t0
+    cpu = _cpu() - cpu0
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
         "case": case,
+        "workers": used,
         "rows": rows,
         "offers": offers,
         "logged": logged,
         "seconds": round(seconds, 2),
         "customers_per_s": round(rows / seconds),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
-        # this process's CPU time (both cores count): comparable when the machine is busy
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime - cpu0, 2),
+        "worker_peak_rss_mb": round(kids.ru_maxrss / 1024, 1) if used > 1 else None,
+        # CPU time of the run and its workers (every core counts): comparable when the
+        # machine is busy
+        "cpu_seconds": round(cpu, 2),
+        "customers_per_cpu_s": round(rows / cpu),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000000,5000000")
-    parser.add_argument("--cases", default="decide,decide-epsilon,parquet,sqlite,postgres")
+    parser.add_argument(
+        "--cases", default="decide,decide-sequential,decide-epsilon,parquet,sqlite,postgres"
+    )
     parser.add_argument("--big-cases", default="decide,parquet", help="cases run at sizes > 1M")
     parser.add_argument("--chunk-size", type=int, default=100_000)
+    parser.add_argument(
+        "--workers", type=int, default=None, help="processes per run (default: usable CPUs)"
+    )
     parser.add_argument("--output", default="batch")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--customers", help=argparse.SUPPRESS)
@@ -170,7 +193,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.case:  # a child: one case, its result as JSON on stdout
         res = run_case(
-            args.case, Path(args.customers), Path(args.agent), Path(args.work), args.chunk_size
+            args.case,
+            Path(args.customers),
+            Path(args.agent),
+            Path(args.work),
+            args.chunk_size,
+            args.workers,
         )
         print(json.dumps(res))
         return
@@ -197,6 +225,7 @@ def main() -> None:
                 str(work),
                 "--chunk-size",
                 str(args.chunk_size),
+                *([] if args.workers is None else ["--workers", str(args.workers)]),
             ]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=os.environ)
             if done.returncode != 0:
@@ -212,6 +241,7 @@ def main() -> None:
         "command": command_line(),
         "machine": machine_info(),
         "chunk_size": args.chunk_size,
+        "workers": args.workers if args.workers is not None else "usable CPUs",
         "policy": "default (Thompson sampling), trained past its warm-up",
         "generation_seconds": generated,
         "results": results,

@@ -459,7 +459,17 @@ def score(
     dry_run: Annotated[
         bool, typer.Option(help="Decide and write the offers; log nothing.")
     ] = False,
-    engine: Annotated[str, typer.Option(help="local (chunks in this process) or spark.")] = "local",
+    engine: Annotated[
+        str, typer.Option(help="local (chunks in this machine's processes) or spark.")
+    ] = "local",
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Local engine: processes deciding chunks in parallel (default: the usable "
+            "CPUs; 1: in this process). The decisions do not depend on it.",
+            min=1,
+        ),
+    ] = None,
     spark_master: Annotated[
         str, typer.Option(help="Spark master with --engine spark (local[*], spark://..., yarn).")
     ] = "local[*]",
@@ -499,6 +509,7 @@ def score(
             control_salt=control_salt,
             capacity=limits,
             dry_run=dry_run,
+            workers=workers,
         )
         if engine == "spark":
             from xsell.batch.spark import run_spark  # PySpark itself is imported when used
@@ -532,7 +543,9 @@ def score(
         f"{result.control:,} in the control group, {result.logged:,} decisions logged"
         + (" (dry run)" if dry_run else "")
         + (f", resumed after {result.resumed_chunks} chunk(s)" if result.resumed_chunks else "")
-        + f"; {result.seconds:,.1f} s → {out}"
+        + f"; {result.seconds:,.1f} s"
+        + (f" ({result.workers} workers)" if result.workers > 1 else "")
+        + f" → {out}"
     )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,7 +41,18 @@ __all__ = [
 
 def _categorical(codes: np.ndarray, categories: Sequence[str]) -> pd.Categorical[str]:
     """A categorical from integer codes (-1 = missing) without inferring anything."""
-    return pd.Categorical.from_codes(np.asarray(codes), categories=pd.Index(list(categories)))
+    dtype: Any = _categories(tuple(categories))  # (the stubs type `dtype` as int categories)
+    out: pd.Categorical[str] = pd.Categorical.from_codes(
+        np.asarray(codes), dtype=dtype, validate=False
+    )
+    return out
+
+
+@lru_cache(maxsize=256)
+def _categories(categories: tuple[str, ...]) -> pd.CategoricalDtype:
+    """The categorical type of these categories (checking them costs more than filling a
+    column of a chunk; the same few sets come back for every chunk)."""
+    return pd.CategoricalDtype(pd.Index(list(categories)))
 
 
 def decision_frame(

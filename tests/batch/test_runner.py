@@ -18,6 +18,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import xsell
+from tests.databases import fresh_database
 from tests.store.conftest import db_url  # noqa: F401  (fixture: a fresh SQLite / PostgreSQL log)
 from xsell.batch import RunContext, score_chunk
 from xsell.batch.runner import BatchOptions, run_batch
@@ -207,7 +208,7 @@ def test_csv_and_parquet_give_the_same_offers(
     assert _count(engine, "select count(*) from decisions") == 0  # dry run
 
 
-def _score_cmd(url: str, customers: Path, out: Path) -> list[str]:
+def _score_cmd(url: str, customers: Path, out: Path, workers: int) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -228,11 +229,38 @@ def _score_cmd(url: str, customers: Path, out: Path) -> list[str]:
         "0.1",
         "--capacity",
         "travel_insurance=300",
+        "--workers",
+        str(workers),
     ]
 
 
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
 def test_run_killed_half_way_resumes_without_deciding_anyone_twice(
-    log: tuple[Engine, xsell.Agent], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+    log: tuple[Engine, xsell.Agent],
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    workers: int,
 ) -> None:
     engine, agent = log
     url = engine.url.render_as_string(hide_password=False)
@@ -242,18 +270,26 @@ def test_run_killed_half_way_resumes_without_deciding_anyone_twice(
     parts = tmp_path / "offers.parquet.parts"
     deadline = time.monotonic() + 240
     with subprocess.Popen(
-        _score_cmd(url, customers, out), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        _score_cmd(url, customers, out, workers),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     ) as proc:
         while len(list(parts.glob("part-*.parquet"))) < 8:
             assert proc.poll() is None, "the run ended before it was killed"
             assert time.monotonic() < deadline, "the run made no progress"
             time.sleep(0.05)
+        pool = _children(proc.pid)
+        assert len(pool) == (workers if workers > 1 else 0)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
+    # the workers of a killed run stop too: nothing is decided for nobody meanwhile
+    while any(_alive(pid) for pid in pool):
+        assert time.monotonic() < deadline, "a worker outlived its killed run"
+        time.sleep(0.05)
     logged_before = _count(engine, "select count(*) from decisions")
     assert 0 < logged_before < 12_000
     resumed = subprocess.run(
-        _score_cmd(url, customers, out), capture_output=True, text=True, timeout=300
+        _score_cmd(url, customers, out, workers), capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stderr
     assert "resumed after" in resumed.stdout
@@ -269,10 +305,94 @@ def test_run_killed_half_way_resumes_without_deciding_anyone_twice(
     ModelRegistry(other_engine).register(agent)
     other_engine.dispose()
     clean = subprocess.run(
-        _score_cmd(other, customers, tmp_path / "clean.parquet"),
+        _score_cmd(other, customers, tmp_path / "clean.parquet", 1),
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert clean.returncode == 0, clean.stderr
     pd.testing.assert_frame_equal(pd.read_parquet(out), pd.read_parquet(tmp_path / "clean.parquet"))
+
+
+def _table(engine: Engine, sql: str) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return pd.read_sql_query(text(sql), conn)
+
+
+def test_parallel_run_equals_the_one_process_run(
+    log: tuple[Engine, xsell.Agent], tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    engine, agent = log
+    xsell.make_customers(6_000, seed=14).to_parquet(tmp_path / "c.parquet")
+    backend = engine.dialect.name
+    with fresh_database(backend, tmp_path_factory.mktemp("other")) as other:
+        migrate(other)
+        other_engine = make_engine(other)
+        try:
+            _same_runs(agent, tmp_path, {1: other_engine, 2: engine})
+        finally:
+            other_engine.dispose()
+
+
+def _same_runs(agent: xsell.Agent, tmp_path: Path, logs: dict[int, Engine]) -> None:
+    """Two runs a night in each log, with ``workers`` processes: the same offers and logs."""
+    for workers, db in logs.items():
+        # a first run: the second run's caps and cool-off read its contacts
+        run_batch(
+            agent,
+            tmp_path / "c.parquet",
+            tmp_path / "first.parquet",
+            engine=db,
+            options=BatchOptions(run_id="first", at="2026-01-04T02:00:00Z", workers=workers),
+        )
+    results = {}
+    for workers, db in logs.items():
+        results[workers] = run_batch(
+            agent,
+            tmp_path / "c.parquet",
+            tmp_path / f"offers-{workers}.parquet",
+            engine=db,
+            options=BatchOptions(
+                run_id="night",
+                at=AT,
+                chunk_size=700,
+                control_share=0.1,
+                capacity={"travel_insurance": 400, "mortgage": 60},
+                workers=workers,
+            ),
+        )
+    one, two = results[1], results[2]
+    assert (one.workers, two.workers) == (1, 2)
+    assert (two.rows, two.logged, two.chunks) == (6_000, 6_000, 9)
+    assert (one.offers, one.control) == (two.offers, two.control)
+    offers = pd.read_parquet(tmp_path / "offers-2.parquet")
+    assert offers["blocked_travel_insurance"].eq("campaign capacity").any()
+    assert offers["blocked_mortgage"].isin(["cool-off period", "frequency cap"]).any()
+    pd.testing.assert_frame_equal(offers, pd.read_parquet(tmp_path / "offers-1.parquet"))
+    # the logs hold the same rows, bit for bit (model inputs included)
+    for table, key in (("decisions", "id"), ("contacts", "decision_id")):
+        a, b = (_table(logs[w], f"select * from {table} order by {key}") for w in (1, 2))
+        assert len(a) > 6_000
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)
+
+
+def test_workers_must_be_a_positive_number(
+    log: tuple[Engine, xsell.Agent], customers_file: Path, tmp_path: Path
+) -> None:
+    engine, _ = log
+    with pytest.raises(xsell.InputError, match="`workers` must be an integer >= 1"):
+        BatchOptions(workers=0)
+    out = CliRunner().invoke(
+        app,
+        [
+            "score",
+            str(customers_file),
+            "--out",
+            str(tmp_path / "o.parquet"),
+            "--database-url",
+            str(engine.url.render_as_string(hide_password=False)),
+            "--workers",
+            "0",
+        ],
+    )
+    assert out.exit_code == 2 and "--workers" in out.output

@@ -33,7 +33,7 @@ from xsell.errors import InputError, SchemaError
 if TYPE_CHECKING:
     from xsell.agent import Agent
 
-__all__ = ["CustomerFile", "FileCheck", "required_columns"]
+__all__ = ["CustomerFile", "FileCheck", "chunk_frame", "required_columns"]
 
 _BUCKET_BITS = 6  # 64 bucket files: a bucket holds 1/64 of the ids' hashes
 _READ_ROWS = 65_536
@@ -112,6 +112,13 @@ def _is_textual(t: pa.DataType) -> bool:
         or _is_numeric(t)
         or pa.types.is_null(t)
     )
+
+
+def chunk_frame(table: pa.Table, first_row: int) -> pd.DataFrame:
+    """A chunk's customers as the agent reads them, indexed by their rows in the file."""
+    frame: pd.DataFrame = table.to_pandas()
+    frame.index = pd.RangeIndex(first_row, first_row + len(frame))
+    return frame
 
 
 class CustomerFile:
@@ -193,15 +200,23 @@ class CustomerFile:
                 )
 
     # -- reading --------------------------------------------------------------------------------
-    def _batches(self, rows: int) -> Iterator[pa.Table]:
-        """The file's columns to read, as tables of about ``rows`` rows."""
+    def _checked_columns(self) -> list[str]:
+        """The columns whose values :meth:`check` reads (the others' types are in the schema;
+        a CSV file is parsed whole whatever is read)."""
+        c = self.columns
+        return list(dict.fromkeys((c.customer_id, *c.probability, *c.boolean)))
+
+    def _batches(self, rows: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        """The file's columns to read (or only ``columns`` of a Parquet file), as tables of
+        about ``rows`` rows."""
         if self.format == "parquet":
             for path in self._parquet_files():
                 # no pre-buffering: it holds whole row groups ahead, and memory then grows
                 # with the file's row groups
                 pf = pq.ParquetFile(path, pre_buffer=False)
                 self._check_types(pf.schema_arrow)
-                for batch in pf.iter_batches(batch_size=rows, columns=self.read_columns):
+                names = self.read_columns if columns is None else columns
+                for batch in pf.iter_batches(batch_size=rows, columns=names):
                     yield pa.Table.from_batches([batch])
             return
         convert = pcsv.ConvertOptions(
@@ -253,14 +268,18 @@ class CustomerFile:
         if held:
             yield pa.concat_tables(pending)
 
+    def numbered_tables(self, start: int = 0) -> Iterator[tuple[int, pa.Table]]:
+        """``(chunk index, chunk)`` as Arrow tables from chunk ``start`` on (earlier chunks
+        are read, not kept)."""
+        for i, table in enumerate(self._rechunk(self.chunk_size)):
+            if i >= start:
+                yield i, table
+
     def chunks(self, start: int = 0) -> Iterator[tuple[int, pd.DataFrame]]:
         """``(chunk index, customers)`` from chunk ``start`` on (earlier chunks are read, not
         converted)."""
-        for i, table in enumerate(self._rechunk(self.chunk_size)):
-            if i >= start:
-                frame = table.to_pandas()
-                frame.index = pd.RangeIndex(i * self.chunk_size, i * self.chunk_size + len(frame))
-                yield i, frame
+        for i, table in self.numbered_tables(start):
+            yield i, chunk_frame(table, i * self.chunk_size)
 
     def tables(self) -> Iterator[pa.Table]:
         """The file as Arrow tables of ``chunk_size`` rows."""
@@ -275,7 +294,7 @@ class CustomerFile:
             buckets = [Path(d) / f"{b:03d}.u64" for b in range(1 << _BUCKET_BITS)]
             files = [p.open("ab") for p in buckets]
             try:
-                for table in self._batches(_READ_ROWS):
+                for table in self._batches(_READ_ROWS, self._checked_columns()):
                     self._check_values(table, rows)
                     keys = self._id_keys(table, rows)
                     digest.update(keys.tobytes())
@@ -351,7 +370,7 @@ class CustomerFile:
         """A second pass over the ids with a colliding hash: name a real duplicate."""
         seen: dict[str, int] = {}
         rows = 0
-        for table in self._batches(_READ_ROWS):
+        for table in self._batches(_READ_ROWS, [self.columns.customer_id]):
             keys = self._id_keys(table, rows)
             hit = np.flatnonzero(np.isin(keys, twins))
             ids = table[self.columns.customer_id].cast(pa.string())

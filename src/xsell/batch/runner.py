@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,18 +33,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pcsv
-import pyarrow.parquet as pq
 from sqlalchemy import Engine
 
 from xsell._time import as_utc, system_clock
 from xsell.batch.bulk import load_log_rows
 from xsell.batch.capacity import CapacityPlan, CapacityThresholds
+from xsell.batch.parts import (
+    counts,
+    decided_path,
+    join_parts,
+    part_counts,
+    part_path,
+    work_dir,
+    write_part,
+)
 from xsell.batch.reader import CustomerFile, required_columns
 from xsell.batch.runs import Manifest, RunRecord
 from xsell.batch.scoring import RunContext, ScoredChunk, capacity_candidates, score_chunk
 from xsell.batch.snapshot import ContactSnapshot
+from xsell.batch.workers import ChunkPool, Decided, usable_cpus
 from xsell.control_group import ControlGroup
 from xsell.errors import InputError
 from xsell.store.rules import RewardRules
@@ -77,6 +85,9 @@ class BatchOptions:
         Decide and write the output, log nothing (contacts are still read).
     rules
         Reward rules of the log (contact windows; batch sends are contacts).
+    workers
+        Processes deciding chunks in parallel (default: the CPUs this process may use;
+        1: in this process). Every chunk's decisions are the same whatever the number.
     """
 
     run_id: str | None = None
@@ -87,6 +98,12 @@ class BatchOptions:
     capacity: Mapping[str, int] = field(default_factory=dict)
     dry_run: bool = False
     rules: RewardRules = field(default_factory=RewardRules)
+    workers: int | None = None
+
+    def __post_init__(self) -> None:
+        w = self.workers
+        if w is not None and (not isinstance(w, int) or isinstance(w, bool) or w < 1):
+            raise InputError(f"`workers` must be an integer >= 1 (or None), got {w!r}")
 
 
 @dataclass(frozen=True)
@@ -103,14 +120,7 @@ class BatchResult:
     resumed_chunks: int
     seconds: float
     output: Path | None
-
-
-def _work_dir(out: Path) -> Path:
-    return out.with_name(out.name + ".parts")
-
-
-def _part(work: Path, i: int) -> Path:
-    return work / f"part-{i:06d}.parquet"
+    workers: int = 1
 
 
 def _manifest(
@@ -141,41 +151,6 @@ def _manifest(
             "mode": "batch",
         }
     )
-
-
-def _write_part(path: Path, decisions: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(decisions, preserve_index=False).replace_schema_metadata(None)
-    tmp = path.with_suffix(".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)  # a part exists whole or not at all
-
-
-def _join_parts(parts: list[Path], out: Path) -> None:
-    tmp = out.with_name(out.name + ".tmp")
-    csv = out.suffix.lower() == ".csv"
-    writer: pq.ParquetWriter | pcsv.CSVWriter | None = None
-    try:
-        for path in parts:
-            table = pq.read_table(path)
-            if csv:
-                table = pa.table(
-                    [
-                        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
-                        for c in table.columns
-                    ],
-                    names=table.column_names,
-                )
-            if writer is None:
-                writer = (
-                    pcsv.CSVWriter(tmp, table.schema)
-                    if csv
-                    else pq.ParquetWriter(tmp, table.schema)
-                )
-            writer.write_table(table)
-    finally:
-        if writer is not None:
-            writer.close()
-    os.replace(tmp, out)
 
 
 def run_batch(
@@ -216,7 +191,7 @@ def run_batch(
     run_id = opts.run_id or f"{Path(customers).stem}-{as_utc(opts.at or now):%Y-%m-%d}"
     out_path = None if out is None else Path(out)
     log = engine if not opts.dry_run else None
-    work = _work_dir(out_path) if out_path is not None else None
+    work = work_dir(out_path) if out_path is not None else None
     record = RunRecord(work, log) if work is not None else None
     wanted = _manifest(agent, file, check.rows, check.fingerprint, run_id, opts.at, opts)
     stored = record.stored(run_id) if record is not None else None
@@ -232,84 +207,162 @@ def run_batch(
     snapshot = _snapshot(agent, engine, work, at, run_id)
     control = None if manifest.data["control"] is None else ControlGroup(**manifest.data["control"])
     run = RunContext(run_id, at, rules=opts.rules, control=control)
-    if manifest.data["capacity"]:
-        if manifest.data["thresholds"] is None:
-            thresholds = _pass_one(agent, file, run, snapshot, manifest.data["capacity"], progress)
-            manifest.data["thresholds"] = thresholds.to_dict()
-            if record is not None:
-                record.save(manifest, now=as_utc(now).to_pydatetime())
-        run = RunContext(
-            run_id,
-            at,
-            rules=opts.rules,
-            control=control,
-            thresholds=CapacityThresholds.from_dict(manifest.data["thresholds"]),
-        )
     total_chunks = -(-check.rows // file.chunk_size)
     done = 0
-    while work is not None and done < total_chunks and _part(work, done).exists():
+    while work is not None and done < total_chunks and part_path(work, done).exists():
         done += 1
-    rows_done = min(done * file.chunk_size, check.rows)
-    offers = control_n = logged = 0
-    for i in range(done):  # parts of an earlier attempt
-        assert work is not None
-        o, c = _counts(
-            pq.read_table(_part(work, i), columns=["product", "traffic_group"]).to_pandas()
+    pass_one = bool(manifest.data["capacity"]) and manifest.data["thresholds"] is None
+    workers = min(opts.workers or usable_cpus(), total_chunks if pass_one else total_chunks - done)
+    pool = (
+        ChunkPool(
+            workers,
+            agent,
+            snapshot,
+            work=work,
+            with_log=log is not None,
+            chunk_size=file.chunk_size,
         )
-        offers, control_n = offers + o, control_n + c
-    if progress is not None:
-        progress(rows_done, check.rows, "decide")
-    # one writer thread logs and writes chunk i while chunk i + 1 is decided (the database
-    # and the disk work off the GIL); it takes chunks in order, one at a time, so parts
-    # still appear in order and at most two chunks are in memory
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-batch-writer") as pool:
-        pending: Future[int] | None = None
-        for i, frame in file.chunks(start=done):
-            scored = score_chunk(agent, frame, run, snapshot, with_log=log is not None)
-            o, c = _counts(scored.decisions)
-            offers, control_n = offers + o, control_n + c
-            if pending is not None:
-                logged += pending.result()
-            pending = pool.submit(_store, log, work, i, scored)
-            rows_done += len(frame)
-            if progress is not None:
-                progress(rows_done, check.rows, "decide")
-        if pending is not None:
-            logged += pending.result()
-    parts = [] if work is None else [_part(work, i) for i in range(total_chunks)]
+        if workers > 1
+        else None
+    )
+    try:
+        if manifest.data["capacity"]:
+            if pass_one:
+                limits = manifest.data["capacity"]
+                thresholds = _pass_one(agent, file, run, snapshot, limits, progress, pool)
+                manifest.data["thresholds"] = thresholds.to_dict()
+                if record is not None:
+                    record.save(manifest, now=as_utc(now).to_pydatetime())
+            run = RunContext(
+                run_id,
+                at,
+                rules=opts.rules,
+                control=control,
+                thresholds=CapacityThresholds.from_dict(manifest.data["thresholds"]),
+            )
+        tally = _Tally(check.rows, progress, rows=min(done * file.chunk_size, check.rows))
+        for i in range(done):  # parts of an earlier attempt
+            assert work is not None
+            tally.count(0, *part_counts(part_path(work, i)))
+        tally.count(0, 0, 0)
+        # one writer thread logs chunk i and publishes its part while the next chunks are
+        # decided (the database and the disk work off the GIL); it takes chunks in order,
+        # one at a time, so parts still appear in order and memory stays bounded
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xsell-batch-writer") as writer:
+            if pool is None:
+                for i, frame in file.chunks(start=done):
+                    scored = score_chunk(agent, frame, run, snapshot, with_log=log is not None)
+                    tally.store(writer, _store, log, work, i, scored)
+                    tally.count(len(frame), *counts(scored.decisions))
+            else:
+                _decide_in(pool, file, done, run, tally, writer, log, work)
+            tally.wait()
+    finally:
+        if pool is not None:
+            pool.close()
+    parts = [] if work is None else [part_path(work, i) for i in range(total_chunks)]
     if out_path is not None and work is not None:
-        _join_parts(parts, out_path)
+        join_parts(parts, out_path)
         if record is not None:
             record.finish(
-                run_id, rows=check.rows, offers=offers, now=as_utc(system_clock()).to_pydatetime()
+                run_id,
+                rows=check.rows,
+                offers=tally.offers,
+                now=as_utc(system_clock()).to_pydatetime(),
             )
         shutil.rmtree(work)
     return BatchResult(
         run_id=run_id,
         at=at,
         rows=check.rows,
-        offers=offers,
-        control=control_n,
-        logged=logged,
+        offers=tally.offers,
+        control=tally.control,
+        logged=tally.logged,
         chunks=total_chunks,
         resumed_chunks=done,
         seconds=time.perf_counter() - started,
         output=out_path,
+        workers=max(1, workers),
     )
+
+
+@dataclass
+class _Tally:
+    """What the decided chunks add up to, the store in flight, and the progress shown."""
+
+    total: int
+    progress: Progress | None
+    rows: int = 0
+    offers: int = 0
+    control: int = 0
+    logged: int = 0
+    pending: Future[int] | None = None
+
+    def count(self, rows: int, offers: int, control: int) -> None:
+        """Add a chunk's counts and show the progress."""
+        self.rows, self.offers, self.control = (
+            self.rows + rows,
+            self.offers + offers,
+            self.control + control,
+        )
+        if self.progress is not None:
+            self.progress(self.rows, self.total, "decide")
+
+    def store(self, writer: ThreadPoolExecutor, fn: Callable[..., int], *args: object) -> None:
+        """Hand a chunk to the writer once the previous one is stored."""
+        self.wait()
+        self.pending = writer.submit(fn, *args)
+
+    def wait(self) -> None:
+        """Wait for the store in flight."""
+        if self.pending is not None:
+            self.logged += self.pending.result()
+            self.pending = None
+
+
+def _decide_in(
+    pool: ChunkPool,
+    file: CustomerFile,
+    start: int,
+    run: RunContext,
+    tally: _Tally,
+    writer: ThreadPoolExecutor,
+    log: Engine | None,
+    work: Path | None,
+) -> None:
+    """Decide the chunks from ``start`` on in the pool's workers; store them in order.
+
+    A chunk more than the workers is in flight, so none waits for the next one to be read.
+    """
+    window: deque[Future[Decided]] = deque()
+
+    def next_done() -> None:
+        decided = window.popleft().result()
+        tally.store(writer, _publish, log, work, decided)
+        tally.count(decided.rows, decided.offers, decided.control)
+
+    for i, table in file.numbered_tables(start=start):
+        window.append(pool.decide(i, table, run))
+        if len(window) > pool.workers:
+            next_done()
+    while window:
+        next_done()
 
 
 def _store(log: Engine | None, work: Path | None, i: int, scored: ScoredChunk) -> int:
     """Log a chunk (one transaction), then write its part; the decisions newly logged."""
     logged = 0 if log is None else load_log_rows(log, scored.log)
     if work is not None:
-        _write_part(_part(work, i), scored.decisions)
+        write_part(part_path(work, i), scored.decisions)
     return logged
 
 
-def _counts(decisions: pd.DataFrame) -> tuple[int, int]:
-    """Offers and control-group customers among some decisions."""
-    offers = int(decisions["product"].notna().sum())
-    return offers, int((decisions["traffic_group"].astype(str) == "control").sum())
+def _publish(log: Engine | None, work: Path | None, decided: Decided) -> int:
+    """Log a chunk a worker decided (one transaction), then publish the part it wrote."""
+    logged = 0 if log is None else load_log_rows(log, decided.log)
+    if work is not None:
+        os.replace(decided_path(work, decided.index), part_path(work, decided.index))
+    return logged
 
 
 def _snapshot(
@@ -335,13 +388,31 @@ def _pass_one(
     snapshot: ContactSnapshot,
     limits: Mapping[str, int],
     progress: Progress | None,
+    pool: ChunkPool | None,
 ) -> CapacityThresholds:
-    """Campaign capacity, pass one: every chunk's best candidates, merged."""
+    """Campaign capacity, pass one: every chunk's best candidates, merged (in order; the
+    merged plan does not depend on the order)."""
     plan = CapacityPlan.for_catalog(limits, agent.catalog)
     rows = 0
-    for _, frame in file.chunks():
-        plan.merge(capacity_candidates(agent, frame, run, limits, snapshot))
-        rows += len(frame)
+
+    def merge(chunk_plan: CapacityPlan, n: int) -> None:
+        nonlocal rows
+        plan.merge(chunk_plan)
+        rows += n
         if progress is not None:
             progress(rows, -1, "capacity")
+
+    if pool is None:
+        for _, frame in file.chunks():
+            merge(capacity_candidates(agent, frame, run, limits, snapshot), len(frame))
+        return plan.thresholds()
+    window: deque[tuple[Future[CapacityPlan], int]] = deque()
+    for _, table in file.numbered_tables():
+        window.append((pool.candidates(table, run, limits), table.num_rows))
+        if len(window) > pool.workers:
+            future, n = window.popleft()
+            merge(future.result(), n)
+    while window:
+        future, n = window.popleft()
+        merge(future.result(), n)
     return plan.thresholds()

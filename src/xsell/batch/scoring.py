@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from xsell._blas import single_threaded_blas
 from xsell._pending import PendingDecisions
 from xsell._time import as_utc
 from xsell.batch.capacity import CAPACITY_REASON, CapacityPlan, CapacityThresholds, capacity_keys
@@ -112,10 +113,10 @@ def _snapshot_for(
 
 @contextmanager
 def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[None]:
-    """For the block's time, the agent reads contacts from the snapshot, records none, and
+    """For the block's time, the agent reads contacts from the snapshot, records none,
     keeps the model inputs of its decisions in a memory of its own (the chunk's log rows
     read them there; the agent's memory of its real-time decisions is left alone, and a
-    long run does not accumulate anything)."""
+    long run does not accumulate anything) and BLAS runs on one thread."""
     if not agent.is_fitted:
         # fitting on a chunk would make the features, hence the decisions, depend on chunking
         raise InputError(
@@ -127,15 +128,22 @@ def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[Non
     f = agent.featurizer
     agent.pending = PendingDecisions(max(rows, 1), f.n_features, f.n_arm_inputs)
     try:
-        yield
+        # BLAS on one thread: a product's last bits depend on how BLAS splits it among its
+        # threads, so a chunk decided in a worker process (one thread each) and the same
+        # chunk decided here must use the same split
+        with single_threaded_blas():
+            yield
     finally:
         agent.history, agent.record_contacts, agent.pending = saved
 
 
-def _ids(agent: Agent, customers: pd.DataFrame) -> np.ndarray:
+def _ids(agent: Agent, customers: pd.DataFrame, *, needed: bool = True) -> np.ndarray | None:
+    """The customer ids as strings (``None`` when not ``needed``: only checked)."""
     col = agent.spec.customer_id
     if col not in customers.columns:
         raise InputError(f"`customers` is missing the customer id column {col!r}")
+    if not needed:
+        return None
     return np.asarray(customers[col].astype(str).to_numpy(dtype=object))
 
 
@@ -144,8 +152,10 @@ def _control_blocks(run: RunContext, ids: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _blocks(
-    agent: Agent, customers: pd.DataFrame, run: RunContext, ids: np.ndarray
-) -> Mapping[str, np.ndarray]:
+    agent: Agent, customers: pd.DataFrame, run: RunContext, ids: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    if ids is None:  # neither a control group nor capacity
+        return {}
     blocks = _control_blocks(run, ids)
     if run.thresholds is not None:
         values = agent.product_values(customers, run.at, mode=MODE, blocked=blocks)
@@ -187,7 +197,7 @@ def score_chunk(
         ``traffic_group`` column; ``log``: the rows to add to the decision log.
     """
     snap = _snapshot_for(snapshot, run.at)
-    ids = _ids(agent, customers)
+    ids = _ids(agent, customers, needed=run.control is not None or run.thresholds is not None)
     with _reading(agent, snap, len(customers)):
         blocks = _blocks(agent, customers, run, ids)
         decisions = agent.act(
@@ -196,7 +206,8 @@ def score_chunk(
         if run.control is None:
             codes, names = np.zeros(len(decisions), np.int8), ["default"]
         else:
-            held = run.control.mask(decisions["customer_id"].astype(str).to_numpy(dtype=object))
+            # one decision per customer, in their order: the control group's own block
+            held = blocks[CONTROL_REASON]
             codes, names = held.astype(np.int8), [TREATMENT, CONTROL]
         groups = pd.Categorical.from_codes(codes, categories=pd.Index(names))
         at_col = list(decisions.columns).index("placement") + 1
@@ -220,6 +231,7 @@ def capacity_candidates(
     plan = CapacityPlan.for_catalog(limits, agent.catalog)
     snap = _snapshot_for(snapshot, run.at)
     ids = _ids(agent, customers)
+    assert ids is not None
     with _reading(agent, snap, 0):
         values = agent.product_values(
             customers, run.at, mode=MODE, blocked=_control_blocks(run, ids) or None

@@ -279,7 +279,6 @@ class Featurizer:
         for col in spec.boolean:
             X[:, j] = _boolean(df, col, what)
             j += 1
-        rows = np.arange(n)
         for col in spec.categorical:
             if col not in df.columns:
                 raise SchemaError(f"`{what}` is missing the required column {col!r}")
@@ -289,8 +288,8 @@ class Featurizer:
                 if isinstance(df, CustomerRecords)
                 else category_codes(df[col], levels)
             )
-            hit = codes >= 0
-            X[rows[hit], j + codes[hit]] = 1.0
+            for level in range(len(levels)):  # a contiguous column each (column-major)
+                X[:, j + level] = codes == level
             j += len(levels)
         K = len(self.product_ids)
         P = np.full((n, K), np.nan)

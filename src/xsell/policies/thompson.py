@@ -20,16 +20,31 @@ from xsell.policies.base import (
     uniform_over_allowed,
 )
 
-__all__ = ["ThompsonSampling", "win_probabilities"]
+__all__ = ["ThompsonSampling", "integration_threads", "win_probabilities"]
 
 _SPAN = 4.5  # standard deviations covered on each side of every arm's mean (tails < 4e-6)
 _CHUNK = 4096  # rows per integration block: keeps memory bounded and the cache warm
 _WORKERS = min(4, os.cpu_count() or 1)
 
 
+def integration_threads(n: int) -> None:
+    """Integrate the blocks of a large batch on ``n`` threads (default: one per core, at
+    most 4); a process deciding beside others that have the other cores uses 1.
+
+    The probabilities do not depend on it (each block is integrated alone).
+    """
+    global _WORKERS
+    if n < 1:
+        raise InputError(f"`n` must be >= 1, got {n}")
+    _WORKERS = int(n)
+
+
 def _ev(z: np.ndarray, value: np.ndarray, penalty: np.ndarray, link: Link) -> np.ndarray:
-    g = expit(z) if link == "logit" else z
-    return np.asarray(g * value - penalty)
+    """``value·link⁻¹(z) − penalty``; ``z`` (a temporary of the caller's) is overwritten."""
+    g = expit(z, out=z) if link == "logit" else z
+    g *= value
+    g -= penalty
+    return np.asarray(g)
 
 
 def _cdf(
@@ -46,11 +61,16 @@ def _cdf(
     halves the cost of the transcendental functions on the hot path.
     """
     f32 = np.float32
-    q = (t.astype(f32) + penalty.astype(f32)) / value.astype(f32)
+    # each step in place where the array is a temporary: the same operations, in the same
+    # order, on fewer (and already mapped) arrays
+    q = np.add(t.astype(f32), penalty.astype(f32))
+    q /= value.astype(f32)
     if link == "logit":
         np.clip(q, f32(0.0), f32(1.0), out=q)
+        odds = np.subtract(f32(1.0), q)
         with np.errstate(divide="ignore"):
-            np.log(q / (f32(1.0) - q), out=q)
+            np.divide(q, odds, out=odds)
+            q = np.log(odds, out=odds)
     q -= loc.astype(f32)
     q /= scale.astype(f32)
     return _phi(q)
@@ -67,7 +87,7 @@ def _phi(x: np.ndarray) -> np.ndarray:
     y += np.float32(1.5976)
     y *= x
     with np.errstate(over="ignore"):
-        return np.asarray(expit(y))
+        return np.asarray(expit(y, out=y))
 
 
 def win_probabilities(
@@ -120,29 +140,37 @@ def _win_block(
 ) -> np.ndarray:
     n, K = loc.shape
     scale = np.maximum(scale, 1e-9)
-    lo = np.where(eligible, _ev(loc - _SPAN * scale, value, penalty, link), -np.inf)
-    hi = np.where(eligible, _ev(loc + _SPAN * scale, value, penalty, link), -np.inf)
+    blocked = ~eligible
+    reach = _SPAN * scale
+    lo = _ev(loc - reach, value, penalty, link)
+    hi = _ev(loc + reach, value, penalty, link)
+    np.copyto(lo, -np.inf, where=blocked)
+    np.copyto(hi, -np.inf, where=blocked)
     L = np.maximum(0.0, lo.max(axis=1))
     probs = np.zeros((n, K + 1))
     # "no offer" wins when every eligible product is worth less than 0
     F0 = _cdf(np.zeros((n, 1)), loc, scale, value, penalty, link)
-    probs[:, 0] = np.where(eligible, F0, 1.0).prod(axis=1)
+    np.copyto(F0, F0.dtype.type(1.0), where=blocked)
+    probs[:, 0] = F0.prod(axis=1)
     # only arms whose upper reach exceeds where the maximum surely lies can win; rows are
     # grouped by their number of such contenders so each group integrates only those
-    contender = hi > L[:, None]
-    count = contender.sum(axis=1)
-    order = np.argsort(-hi, axis=1, kind="stable")
+    count = (hi > L[:, None]).sum(axis=1)
     single = np.flatnonzero(count == 1)
-    probs[single, 1 + order[single, 0]] = 1.0 - probs[single, 0]
+    probs[single, 1 + np.argmax(hi[single], axis=1)] = 1.0 - probs[single, 0]
+    several = np.flatnonzero(count > 1)
+    count = count[several]
+    # contenders first, best reach first (ties in catalog order)
+    order = np.argsort(-hi[several], axis=1, kind="stable")
     # each contender contributes points at its own quantiles, so the merged grid resolves
     # every arm's distribution however skewed the logit makes it in value space
     # (their lower ends add nothing: the maximum lies above L, which is added once)
     x = np.concatenate([ndtri((np.arange(grid) + 0.5) / grid), [_SPAN]])
     for c in range(2, K + 1):
-        rows = np.flatnonzero(count == c)
-        if rows.size == 0:
+        group = np.flatnonzero(count == c)
+        if group.size == 0:
             continue
-        arms = order[rows, :c]
+        rows = several[group]
+        arms = order[group, :c]
         r2 = rows[:, None]
         loc_c = loc[r2, arms]
         scale_c = scale[r2, arms]
@@ -153,12 +181,16 @@ def _win_block(
             value_c[:, :, None],
             pen_c[:, :, None],
             link,
-        )
-        t = np.sort(np.maximum(pts.reshape(len(rows), -1), L[rows, None]), axis=1)
+        ).reshape(len(rows), -1)
+        L_c = L[rows, None]
+        t = np.empty((len(rows), pts.shape[1] + 1))
+        t[:, :1] = L_c
+        np.maximum(pts, L_c, out=pts)
+        pts.sort(axis=1)
         # points clipped to L are duplicates that add exactly nothing; they are kept so that
         # every row's grid has the same length whatever rows share its block, which makes
         # each row's probabilities bit-identical however the customers are chunked
-        t = np.concatenate([L[rows, None], t], axis=1)
+        t[:, 1:] = pts
         # arm-major layout (c, m, P): products across arms become whole-plane multiplies
         F = _cdf(
             t[None, :, :],
@@ -169,21 +201,25 @@ def _win_block(
             link,
         )
         # product of the other arms' CDFs, from prefix and suffix products over the arms
+        # (the same products, in the same order, as multiplying running products from 1)
         others = np.empty_like(F)
-        acc = np.ones_like(F[0])
-        for i in range(c):
-            others[i] = acc
-            acc = acc * F[i]
-        acc = np.ones_like(F[0])
-        for i in range(c - 1, -1, -1):
+        others[0] = 1.0
+        others[1] = F[0]
+        for i in range(2, c):
+            np.multiply(others[i - 1], F[i - 1], out=others[i])
+        acc = F[c - 1].copy()
+        for i in range(c - 2, -1, -1):
             others[i] *= acc
-            acc = acc * F[i]
-        dF = np.diff(F, axis=2)
+            if i:
+                acc *= F[i]
+        dF = np.subtract(F[:, :, 1:], F[:, :, :-1])
         mid = others[:, :, 1:] + others[:, :, :-1]
         probs[r2, 1 + arms] = 0.5 * np.einsum("cmp,cmp->mc", dF, mid)
-    probs[:, 1:] = np.where(eligible, np.maximum(probs[:, 1:], 0.0), 0.0)
-    total = probs.sum(axis=1, keepdims=True)
-    return np.asarray(probs / total)
+    body = probs[:, 1:]
+    np.maximum(body, 0.0, out=body)
+    np.copyto(body, 0.0, where=blocked)
+    probs /= probs.sum(axis=1, keepdims=True)
+    return probs
 
 
 @dataclass(frozen=True, slots=True)
