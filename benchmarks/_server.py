@@ -235,8 +235,13 @@ class CpuMeter:
         per = {k: round(v / n * 1e3, 3) for k, v in used.items()}
         total = sum(per.values())
         cpus = len(os.sched_getaffinity(0))
+        # each server process's share (the workers' balance: each has its own connections)
+        a, b = after["server"], before["server"]
+        busy = sorted((v - b.get(pid, 0.0) for pid, v in a.items()), reverse=True)
+        shares = [round(x / used["server"], 2) for x in busy if x > 0.01 * used["server"]]
         return {
             **per,
+            "server_process_shares": shares if used["server"] > 0 else [],
             "total": round(total, 3),
             # what the machine could answer if nothing else ran on it
             "capacity_rps": round(cpus * 1e3 / total) if total > 0 else None,
