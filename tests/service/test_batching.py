@@ -207,3 +207,27 @@ def test_one_customer_in_two_requests_and_one_key_twice(client: TestClient) -> N
     answers = _batched(client, [body, body, body], **{"Idempotency-Key": [None, "k-1", "k-1"]})
     assert [a.status_code for a in answers] == [200, 200, 200]
     assert answers[1].json() == answers[2].json()
+
+
+def test_under_load_a_batch_lingers_for_the_requests_that_follow(tmp_path: Path) -> None:
+    """A request at an idle worker is decided at once; one that follows a batch waits the
+    linger, and a request arriving meanwhile joins its batch."""
+    with fresh_database("sqlite", tmp_path) as url, make_client(url, batch_linger_ms=100.0) as c:
+        state = _state(c)
+        bodies = [{"customer": x} for x in _customers(3, 90)]
+
+        async def scenario() -> list[_Answer]:
+            first = await _post(c.app, bodies[0], HEADERS)  # idle: decided at once
+            second = asyncio.create_task(_post(c.app, bodies[1], HEADERS))
+            while state.batcher.waiting == 0:  # queued right after a batch: it lingers
+                await asyncio.sleep(0)
+            third = asyncio.create_task(_post(c.app, bodies[2], HEADERS))
+            return [first, await second, await third]
+
+        before = _batch_sizes(c)
+        portal = c.portal
+        assert portal is not None
+        answers = portal.call(scenario)
+        assert [a.status_code for a in answers] == [200] * 3
+        batches, requests = (a - b for a, b in zip(_batch_sizes(c), before, strict=True))
+        assert (batches, requests) == (2, 3)  # the first alone, the others together

@@ -12,6 +12,14 @@ the interpreter's lock anyway, and handing every batch to a thread and back cost
 requests wait in their sockets; they are read as soon as it ends and form the next batch.
 A worker process serves one batch at a time; several workers share the cores.
 
+Under load a batch lingers: when the worker's previous batch ended moments ago (less than
+ten times ``linger`` seconds), a new batch waits ``linger`` for more requests before it
+runs. A batch's fixed cost (the customers' contact history read, the model's
+computations over small arrays, one commit) is several times a request's own, so fewer,
+larger batches cost less CPU per request (measured: 2 ms of lingering cut the server's CPU
+per request by about a quarter at 300 requests/s, two workers on PostgreSQL). A request
+arriving at an idle worker is decided at once.
+
 No decision depends on its batch: requests are decided together only when they share
 the decision time, mode, placement and list length, and each request's customers are
 read exactly as they would be alone (:meth:`xsell.Agent.act_together`); otherwise, or
@@ -24,6 +32,7 @@ answered.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -78,11 +87,19 @@ class Batcher:
     given) is called with the size of every batch.
     """
 
-    def __init__(self, state: ServiceState, observe: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        state: ServiceState,
+        observe: Callable[[int], None] | None = None,
+        *,
+        linger: float = 0.0,
+    ) -> None:
         self.state = state
         self.observe = observe
+        self.linger = linger
         self._queue: list[DecisionRequest] = []  # touched on the event loop only
         self._deciding = False
+        self._ended = -math.inf  # when the last batch ended (event loop time)
 
     @property
     def deciding(self) -> bool:
@@ -101,8 +118,11 @@ class Batcher:
         self._queue.append(request)
         if not self._deciding:
             self._deciding = True
-            # after the callbacks already due: requests read in this pass of the loop join
-            loop.call_soon(self._run, loop)
+            if self.linger > 0 and loop.time() - self._ended < 10 * self.linger:
+                loop.call_later(self.linger, self._run, loop)  # busy: let more requests join
+            else:
+                # after the callbacks already due: requests read in this pass of the loop join
+                loop.call_soon(self._run, loop)
         await request.future
         return request
 
@@ -121,6 +141,7 @@ class Batcher:
                 loop.call_soon(self._run, loop)
             else:
                 self._deciding = False
+                self._ended = loop.time()
 
     # -- deciding --------------------------------------------------------------------------
     def _decide(self, batch: list[DecisionRequest]) -> None:

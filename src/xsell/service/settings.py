@@ -63,6 +63,11 @@ class Settings(BaseSettings):
         Database connections each worker keeps open: enough for the requests it serves
         at once (each holds one while it reads contacts or records), so none is opened
         per request. ``db_pool_size // 2`` more may be opened at a peak.
+    batch_linger_ms
+        Under load (the worker's last batch ended less than ten times this ago), a new
+        decision batch waits this long for more requests before it runs: fewer, larger
+        batches, each costing less CPU per request, for at most this much more latency.
+        0: a batch runs as soon as the event loop is free. A lone request never waits.
 
     Examples
     --------
@@ -86,6 +91,7 @@ class Settings(BaseSettings):
     control_share: float = Field(default=0.0, ge=0.0, le=1.0)
     control_salt: str = Field(default="xsell", min_length=1)
     db_pool_size: int = Field(default=20, ge=1, le=200)
+    batch_linger_ms: float = Field(default=2.0, ge=0.0, le=100.0)
 
     @field_validator("api_key_hashes")
     @classmethod

@@ -49,7 +49,11 @@ class ServiceState:
     batcher: Batcher = field(init=False)
 
     def __post_init__(self) -> None:
-        self.batcher = Batcher(self, self.metrics.batch_size.observe)
+        self.batcher = Batcher(
+            self,
+            self.metrics.batch_size.observe,
+            linger=self.settings.batch_linger_ms / 1000,
+        )
 
     @property
     def model_version(self) -> int:
