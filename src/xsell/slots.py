@@ -179,13 +179,14 @@ def _slot(
     offered = np.flatnonzero(choice.action > 0)
     if len(offered):
         arm = choice.action[offered] - 1
-        agent.pending.add(
-            IdParts(id_parts.ms[offered], id_parts.key[offered], id_parts.tail[offered]),
-            design.X[offered],
-            design.E[offered, arm, :],
-            arm,
-            design.propensity[offered, arm],
-        )
+        if agent.pending.capacity:  # (a memory of no decisions: nothing to copy)
+            agent.pending.add(
+                IdParts(id_parts.ms[offered], id_parts.key[offered], id_parts.tail[offered]),
+                design.X[offered],
+                design.E[offered, arm, :],
+                arm,
+                design.propensity[offered, arm],
+            )
         if agent.history is not None and agent.record_contacts:
             channels = np.asarray(agent.arms.channels(agent.catalog, mode), dtype=object)
             pids = np.asarray(agent.arms.product_ids(agent.catalog), dtype=object)

@@ -126,7 +126,7 @@ def _reading(agent: Agent, snapshot: ContactSnapshot, rows: int) -> Iterator[Non
     saved = agent.history, agent.record_contacts, agent.pending
     agent.history, agent.record_contacts = snapshot, False
     f = agent.featurizer
-    agent.pending = PendingDecisions(max(rows, 1), f.n_features, f.n_arm_inputs)
+    agent.pending = PendingDecisions(rows, f.n_features, f.n_arm_inputs)
     try:
         # BLAS on one thread: a product's last bits depend on how BLAS splits it among its
         # threads, so a chunk decided in a worker process (one thread each) and the same
@@ -198,7 +198,8 @@ def score_chunk(
     """
     snap = _snapshot_for(snapshot, run.at)
     ids = _ids(agent, customers, needed=run.control is not None or run.thresholds is not None)
-    with _reading(agent, snap, len(customers)):
+    # the log rows read the offers' model inputs from the agent's memory: none without them
+    with _reading(agent, snap, len(customers) if with_log else 0):
         blocks = _blocks(agent, customers, run, ids)
         decisions = agent.act(
             customers, run.at, mode=MODE, placement=run.placement, blocked=blocks or None
