@@ -13,12 +13,14 @@ and takes the pool's way. A connection that broke is dropped and replaced at the
 and one that sat idle for a while is checked first (as the engine's pooled connections
 are: the server may have dropped it).
 It is closed by :meth:`DirectConnection.close`, when the engine is disposed, or when the
-object is garbage-collected.
+object is garbage-collected. A process forked from the one that opened it opens its own
+(the parent's is left alone: closing it in the child would end the parent's session).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 import weakref
@@ -41,7 +43,8 @@ class DirectConnection:
         self.ping_after_idle_s = ping_after_idle_s
         self._used = 0.0
         self._lock = threading.Lock()
-        self._holder: list[PoolProxiedConnection] = []  # the held connection, if any
+        # the held connection, if any, with the process that opened it
+        self._holder: list[tuple[int, PoolProxiedConnection]] = []
         self._sql: dict[int, str] = {}
         weakref.finalize(self, _close, self._holder)
         holder = self._holder  # (the listener must not keep this object alive)
@@ -55,20 +58,22 @@ class DirectConnection:
         return self._sql[key]
 
     def _connection(self) -> psycopg.Connection[Any]:
+        if self._holder and self._holder[0][0] != os.getpid():  # forked: the parent's
+            self._holder.clear()
         now = time.monotonic()
         idle, self._used = now - self._used, now
         if self._holder and idle > self.ping_after_idle_s:
             try:
-                _dbapi(self._holder[0]).execute("SELECT 1")
+                _dbapi(self._holder[0][1]).execute("SELECT 1")
             except psycopg.Error:
                 _close(self._holder)
-        if not self._holder or _dbapi(self._holder[0]).closed:
+        if not self._holder or _dbapi(self._holder[0][1]).closed:
             _close(self._holder)
             held = self.engine.raw_connection()
             held.detach()  # ours from now on: the pool neither resets nor recycles it
             _dbapi(held).autocommit = True
-            self._holder.append(held)
-        return _dbapi(self._holder[0])
+            self._holder.append((os.getpid(), held))
+        return _dbapi(self._holder[0][1])
 
     @contextmanager
     def cursor(self) -> Iterator[Any | None]:
@@ -101,10 +106,12 @@ class DirectConnection:
         _close(self._holder)
 
 
-def _close(holder: list[PoolProxiedConnection]) -> None:
+def _close(holder: list[tuple[int, PoolProxiedConnection]]) -> None:
     while holder:
-        with contextlib.suppress(psycopg.Error):  # (already broken)
-            holder.pop().close()
+        pid, held = holder.pop()
+        if pid == os.getpid():  # (a forked child leaves its parent's connection alone)
+            with contextlib.suppress(psycopg.Error):  # (already broken)
+                held.close()
 
 
 def _dbapi(held: PoolProxiedConnection) -> psycopg.Connection[Any]:
