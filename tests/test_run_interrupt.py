@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import alive
+
 XSELL = str(Path(sys.executable).with_name("xsell"))
 
 
@@ -25,14 +27,6 @@ def _children(pid: int) -> set[int]:
         with contextlib.suppress(OSError):  # the task ended meanwhile
             found |= {int(c) for c in (task / "children").read_text().split()}
     return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _wait_for(condition: Callable[[], bool], seconds: float, what: str) -> None:
@@ -93,7 +87,7 @@ def _check_clean_exit(run: Run, service: set[int]) -> str:
     assert code == 130, (out, err)
     assert "Traceback" not in err and "Traceback" not in out, err
     assert "Stopped by Ctrl-C" in err
-    _wait_for(lambda: not any(_alive(p) for p in service), 30, "the service to exit")
+    _wait_for(lambda: not any(alive(p) for p in service), 30, "the service to exit")
     return out
 
 
@@ -101,7 +95,7 @@ def test_ctrl_c_during_traffic_stops_everything(run: Run) -> None:
     first_day = re.compile(r"^\s+1\s+\d+\s+\d+")
     _wait_for(lambda: any(first_day.match(x) for x in run.lines), 300, "the first day line")
     service = _children(run.proc.pid)
-    assert service and all(_alive(p) for p in service)
+    assert service and all(alive(p) for p in service)
     out = _check_clean_exit(run, service)
     assert "simulated days in" in out  # the days played are summed up
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import xsell
 from tests.databases import fresh_database
+from tests.processes import alive
 from tests.store.conftest import db_url  # noqa: F401  (fixture: a fresh SQLite / PostgreSQL log)
 from xsell.batch import RunContext, score_chunk
 from xsell.batch.runner import BatchOptions, run_batch
@@ -247,14 +248,6 @@ def _children(pid: int) -> set[int]:
     return out
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.mark.parametrize("workers", [1, 2])
 def test_run_killed_half_way_resumes_without_deciding_anyone_twice(
     log: tuple[Engine, xsell.Agent],
@@ -283,7 +276,7 @@ def test_run_killed_half_way_resumes_without_deciding_anyone_twice(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     # the workers of a killed run stop too: nothing is decided for nobody meanwhile
-    while any(_alive(pid) for pid in pool):
+    while any(alive(pid) for pid in pool):
         assert time.monotonic() < deadline, "a worker outlived its killed run"
         time.sleep(0.05)
     logged_before = _count(engine, "select count(*) from decisions")

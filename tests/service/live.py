@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.processes import alive
 from tests.service.conftest import KEY
 
 __all__ = ["LiveServer", "free_port", "live_server"]
@@ -95,21 +96,12 @@ class LiveServer:
                 self.proc.wait()
                 pytest.fail(f"xsell serve did not stop on SIGINT:\n{self.log_tail()}")
         deadline = time.monotonic() + timeout
-        while left := [p for p in self.pids if _running(p)]:
+        while left := [p for p in self.pids if alive(p)]:
             if time.monotonic() > deadline:
                 for p in left:
                     os.kill(p, signal.SIGKILL)
                 pytest.fail(f"workers {left} outlived the server")
             time.sleep(0.1)
-
-
-def _running(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 @contextmanager

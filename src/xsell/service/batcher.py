@@ -126,9 +126,6 @@ class Batcher:
         await request.future
         return request
 
-    def close(self) -> None:
-        """Nothing to release (batches run on the event loop)."""
-
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         """Decide, record and answer every waiting request (on the event loop)."""
         batch, self._queue = self._queue, []

@@ -83,9 +83,8 @@ class ServiceState:
                 self.metrics.errors.labels(status="poll").inc()
 
     def close(self) -> None:
-        """Stop polling, finish the decision batches under way, release the database."""
+        """Stop polling, release the database."""
         self.stop.set()
-        self.batcher.close()
         self.log.close()
         self.engine.dispose()
 
