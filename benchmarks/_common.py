@@ -7,6 +7,7 @@ as ``_common`` (the script's folder is first on ``sys.path``). Results go to
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import gc
 import hashlib
@@ -181,6 +182,16 @@ def machine_info() -> dict[str, Any]:
         "src_uncommitted_changes": None if dirty is None else bool(dirty),
         "src_sha256_12": _src_digest(),
     }
+
+
+def result_name(text: str) -> str:
+    """``--output``'s type: a file name under ``benchmarks/results`` (no folder, no ``.json``)."""
+    if not text or text != Path(text).name or text.endswith(".json") or text in (".", ".."):
+        raise argparse.ArgumentTypeError(
+            f"a results name without a folder or '.json' is expected (the file is "
+            f"benchmarks/results/<name>.json), got {text!r}"
+        )
+    return text
 
 
 def write_result(name: str, payload: dict[str, Any]) -> Path:

@@ -53,6 +53,7 @@ from _common import (
     decision_times,
     machine_info,
     per_second,
+    result_name,
     summarize,
     time_calls,
     timed,
@@ -120,7 +121,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="decisions rendered as text by Agent.explain, timed once (0: skip)",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of customers, agent and outcomes")
-    p.add_argument("--output", default="act", help="results file name (without .json)")
+    p.add_argument(
+        "--output", type=result_name, default="act", help="results file name (without .json)"
+    )
     args = p.parse_args(argv)
     if args.other_repeats is None:
         args.other_repeats = min(3, args.repeats)

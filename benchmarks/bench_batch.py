@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import xsell
-from _common import command_line, machine_info, write_result
+from _common import command_line, machine_info, result_name, write_result
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 AT = "2026-01-05T02:00:00Z"
@@ -185,7 +185,7 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="processes per run (default: usable CPUs)"
     )
-    parser.add_argument("--output", default="batch")
+    parser.add_argument("--output", type=result_name, default="batch")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--customers", help=argparse.SUPPRESS)
     parser.add_argument("--agent", help=argparse.SUPPRESS)

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from _common import command_line, machine_info, write_result
+from _common import command_line, machine_info, result_name, write_result
 from bench_batch import AT, _drop_pg, _pg_database, generate, trained_agent
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -284,7 +284,7 @@ def main() -> None:
     parser.add_argument("--contacted", type=float, default=0.2)
     parser.add_argument("--batch-rows", type=int, default=50_000)
     parser.add_argument("--no-load", action="store_true", help="skip the PostgreSQL load")
-    parser.add_argument("--output", default="batch_spark")
+    parser.add_argument("--output", type=result_name, default="batch_spark")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--master", help=argparse.SUPPRESS)
     parser.add_argument("--customers", help=argparse.SUPPRESS)

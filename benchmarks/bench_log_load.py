@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 import xsell
-from _common import command_line, machine_info, write_result
+from _common import command_line, machine_info, result_name, write_result
 from bench_batch import AT, _drop_pg, _pg_database, generate, trained_agent
 
 
@@ -79,7 +79,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=500_000)
     parser.add_argument("--part-rows", type=int, default=50_000)
     parser.add_argument("--workers", default="1,2,4")
-    parser.add_argument("--output", default="log_load")
+    parser.add_argument("--output", type=result_name, default="log_load")
     args = parser.parse_args()
     info = machine_info()
     work = Path(tempfile.mkdtemp(prefix="xsell-bench-load-"))

@@ -43,7 +43,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _common import REPO_DIR, command_line, machine_info, write_result
+from _common import REPO_DIR, command_line, machine_info, result_name, write_result
 from _load import WRK_INSTALL, body_templates, closed_loop, open_loop, wrk_script
 from _server import CpuMeter, decisions_in_log, fresh_database, serve
 
@@ -70,7 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--timeout", type=float, default=5.0, help="a request slower is an error")
     p.add_argument("--profiles", type=int, default=500, help="distinct customer profiles")
     p.add_argument("--start-deadline", type=float, default=120.0, help="seconds to get healthy")
-    p.add_argument("--output", default="service")
+    p.add_argument("--output", type=result_name, default="service")
     return p.parse_args(argv)
 
 

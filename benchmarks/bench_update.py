@@ -50,6 +50,7 @@ from _common import (
     decision_times,
     machine_info,
     per_second,
+    result_name,
     summarize,
     time_calls,
     write_result,
@@ -81,7 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=list(MODELS),
         help="reward models to measure",
     )
-    p.add_argument("--output", default="update", help="results file name (without .json)")
+    p.add_argument(
+        "--output", type=result_name, default="update", help="results file name (without .json)"
+    )
     args = p.parse_args(argv)
     args.models = [m for m in MODELS if m in args.models]
     return args

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import command_line, machine_info, write_result
+from _common import command_line, machine_info, result_name, write_result
 from _load import ID_MARK, body_templates
 from _server import fresh_database
 from xsell.service.settings import Settings
@@ -38,7 +38,7 @@ def main() -> None:
     p.add_argument("--backend", choices=["sqlite", "postgresql"], default="postgresql")
     p.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
     p.add_argument("--repeats", type=int, default=300)
-    p.add_argument("--output", default="decision_batch_cost")
+    p.add_argument("--output", type=result_name, default="decision_batch_cost")
     args = p.parse_args()
     customers = [json.loads(t)["customer"] for t in body_templates(300)]
     count = 0

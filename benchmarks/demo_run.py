@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from _common import command_line, machine_info, write_result
+from _common import command_line, machine_info, result_name, write_result
 from xsell.demo import DemoResult, run_demo
 from xsell.simulation.traffic import DayStats
 
@@ -30,7 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--per-request", type=int, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--start", default=None, help="first simulated day, UTC (default: today)")
-    p.add_argument("--output", default="demo_run")
+    p.add_argument("--output", type=result_name, default="demo_run")
     return p.parse_args(argv)
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import _load as load
 import _server as server_
-from _common import RESULTS_DIR, command_line, machine_info, write_result
+from _common import RESULTS_DIR, command_line, machine_info, result_name, write_result
 
 #: request stages, by the frames that mark them (first match wins, most specific first)
 STAGES: list[tuple[str, tuple[str, ...]]] = [
@@ -65,7 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seconds", type=int, default=20)
     p.add_argument("--sampling-rate", type=int, default=250, help="py-spy samples per second")
     p.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/test")
-    p.add_argument("--output", default="profile_service")
+    p.add_argument("--output", type=result_name, default="profile_service")
     return p.parse_args(argv)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from _common import result_name
 from xsell.simulation.contenders import PropensityGreedy, XsellAgent
 from xsell.simulation.metrics import interval
 from xsell.simulation.runner import run_arena
@@ -34,7 +35,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[11, 12, 13])
     p.add_argument("--half-lives", nargs="+", default=["none", "7", "14", "30", "60"])
     p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--output", default="half_life")
+    p.add_argument("--output", type=result_name, default="half_life")
     return p.parse_args(argv)
 
 
