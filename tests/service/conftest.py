@@ -37,6 +37,7 @@ def make_client(url: str, **settings: Any) -> TestClient:
         reference_size=300,
         model_poll_seconds=0,
         max_body_bytes=200_000,
+        gc_freeze=False,  # in-process apps: the test runner's objects stay collectable
         **settings,
     )
     return TestClient(create_app(cfg), raise_server_exceptions=False)

@@ -33,6 +33,7 @@ def _play(db: Path, days: int) -> tuple[list[DayStats], dict[str, Any]]:
         reference_size=300,
         model_poll_seconds=0.02,
         reward_rules=RULES,
+        gc_freeze=False,
     )
     world = BankWorld(seed=5, customers=500, days=days, window_days=RULES.window_days)
     engine = make_engine(url)

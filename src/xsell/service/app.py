@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,7 +32,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     Examples
     --------
     >>> from fastapi.testclient import TestClient
-    >>> app = create_app(Settings(database_url="sqlite://", api_keys="k", reference_size=50))
+    >>> app = create_app(
+    ...     Settings(database_url="sqlite://", api_keys="k", reference_size=50, gc_freeze=False)
+    ... )
     >>> with TestClient(app) as client:
     ...     client.get("/healthz").json()["status"], client.get("/v1/models").status_code
     ('ok', 401)
@@ -42,6 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = open_state(cfg)
         app.state.xsell = state
+        if cfg.gc_freeze:
+            gc.collect()  # start-up's garbage first: frozen objects are never collected
+            gc.freeze()
         if cfg.model_poll_seconds > 0:
             threading.Thread(target=state.poll, name="xsell-model-poll", daemon=True).start()
         try:

@@ -129,7 +129,9 @@ class TrafficDriver:
     >>> from xsell.service import Settings, create_app
     >>> from xsell.simulation.worlds.bank import BankWorld
     >>> url = f"sqlite:///{os.path.join(tempfile.mkdtemp(), 'log.db')}"
-    >>> app = create_app(Settings(database_url=url, api_keys="k", reference_size=100))
+    >>> app = create_app(
+    ...     Settings(database_url=url, api_keys="k", reference_size=100, gc_freeze=False)
+    ... )
     >>> with TestClient(app, headers={"X-API-Key": "k"}) as client:
     ...     world = BankWorld(seed=1, customers=100, days=2)
     ...     days = TrafficDriver(client, world, start="2099-01-05T00:00:00Z").run(2)
