@@ -25,6 +25,7 @@ import xsell
 from tests.databases import BACKENDS, fresh_database
 from tests.service.conftest import HEADERS, make_client
 from xsell.decisions import decision_records
+from xsell.service.batcher import LINGER_WHEN_BUSY
 from xsell.service.state import ServiceState
 from xsell.store.rows import decision_rows, pending_inputs
 from xsell.store.tables import Decision, Explanation, ProtectedAttributes
@@ -209,17 +210,28 @@ def test_one_customer_in_two_requests_and_one_key_twice(client: TestClient) -> N
     assert answers[1].json() == answers[2].json()
 
 
-def test_under_load_a_batch_lingers_for_the_requests_that_follow(tmp_path: Path) -> None:
-    """A request at an idle worker is decided at once; one that follows a batch waits the
-    linger, and a request arriving meanwhile joins its batch."""
+@pytest.mark.parametrize("busy", [True, False])
+def test_near_saturation_a_batch_lingers_for_the_requests_that_follow(
+    tmp_path: Path, busy: bool
+) -> None:
+    """A request at an idle worker is decided at once. At a worker that has been deciding
+    most of the time lately, one that follows a batch waits the linger, and a request
+    arriving meanwhile joins its batch; below that share it is decided at once too."""
     with fresh_database("sqlite", tmp_path) as url, make_client(url, batch_linger_ms=100.0) as c:
         state = _state(c)
         bodies = [{"customer": x} for x in _customers(3, 90)]
 
         async def scenario() -> list[_Answer]:
+            now = asyncio.get_running_loop().time()
+            # busy all of the last 10 s (share 1.0), or half of the last second (0.24)
+            if busy:
+                state.batcher.busy.record(now - 10.0, now)
+            else:
+                state.batcher.busy.record(now - 1.0, now - 0.5)
+            assert (state.batcher.busy.share(now) >= LINGER_WHEN_BUSY) is busy
             first = await _post(c.app, bodies[0], HEADERS)  # idle: decided at once
             second = asyncio.create_task(_post(c.app, bodies[1], HEADERS))
-            while state.batcher.waiting == 0:  # queued right after a batch: it lingers
+            while state.batcher.waiting == 0:  # queued right after a batch
                 await asyncio.sleep(0)
             third = asyncio.create_task(_post(c.app, bodies[2], HEADERS))
             return [first, await second, await third]
@@ -230,4 +242,5 @@ def test_under_load_a_batch_lingers_for_the_requests_that_follow(tmp_path: Path)
         answers = portal.call(scenario)
         assert [a.status_code for a in answers] == [200] * 3
         batches, requests = (a - b for a, b in zip(_batch_sizes(c), before, strict=True))
-        assert (batches, requests) == (2, 3)  # the first alone, the others together
+        # busy: the first alone, the others together; else each alone
+        assert (batches, requests) == ((2, 3) if busy else (3, 3))

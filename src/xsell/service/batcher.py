@@ -12,13 +12,18 @@ the interpreter's lock anyway, and handing every batch to a thread and back cost
 requests wait in their sockets; they are read as soon as it ends and form the next batch.
 A worker process serves one batch at a time; several workers share the cores.
 
-Under load a batch lingers: when the worker's previous batch ended moments ago (less than
-ten times ``linger`` seconds), a new batch waits ``linger`` for more requests before it
-runs. A batch's fixed cost (the customers' contact history read, the model's
-computations over small arrays, one commit) is several times a request's own, so fewer,
-larger batches cost less CPU per request (measured: 2 ms of lingering cut the server's CPU
-per request by about a quarter at 300 requests/s, two workers on PostgreSQL). A request
-arriving at an idle worker is decided at once.
+Near saturation a batch lingers: when the worker has been deciding most of the time lately
+(:class:`BusyMeter`, at least ``LINGER_WHEN_BUSY`` of it) and its previous batch ended
+moments ago (less than ten times ``linger`` seconds), a new batch waits ``linger`` for more
+requests before it runs. A batch's fixed cost (the customers' contact history read, the
+model's computations over small arrays, one commit) is several times a request's own, so
+fewer, larger batches cost less CPU per request (measured: 2 ms of lingering cut the
+server's CPU per request by about a quarter at 300 requests/s, two workers on PostgreSQL,
+on a machine where that load saturated them). Below saturation the CPU it saves is worth
+less than the time it adds: a request waits for the batches ahead of it about ``ρ/(2(1-ρ))``
+batch times at a busy share ``ρ`` (a queue with regular service), half a batch time at
+``ρ = 0.5`` against a linger of about one, so the worker lingers only from
+``LINGER_WHEN_BUSY`` on. A request arriving at an idle worker is decided at once.
 
 No decision depends on its batch: requests are decided together only when they share
 the decision time, mode, placement and list length, and each request's customers are
@@ -50,7 +55,10 @@ from xsell.errors import InputError, XsellError
 if TYPE_CHECKING:
     from xsell.service.state import ServiceState
 
-__all__ = ["Batcher", "DecisionRequest"]
+__all__ = ["LINGER_WHEN_BUSY", "Batcher", "BusyMeter", "DecisionRequest"]
+
+#: the busy share (see :class:`BusyMeter`) from which a batch lingers under load
+LINGER_WHEN_BUSY = 0.7
 
 
 @dataclass(eq=False)
@@ -78,6 +86,42 @@ class DecisionRequest:
     future: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
+class BusyMeter:
+    """The share of recent time a worker spent deciding batches, decaying with ``tau`` seconds.
+
+    Each batch adds its span; the share seen at time ``t`` is the busy time weighted by
+    ``exp(-(t - s) / tau)`` over the past, divided by ``tau`` (a share of 1 is a worker busy
+    all along). Times are the event loop's clock.
+
+    Examples
+    --------
+    >>> m = BusyMeter(tau=1.0)
+    >>> for k in range(2_000):  # 3 ms of every 5 ms, for ten seconds
+    ...     m.record(k * 0.005, k * 0.005 + 0.003)
+    >>> round(m.share(10.0), 2)
+    0.6
+    >>> round(m.share(15.0), 3)  # five idle seconds later
+    0.004
+    """
+
+    def __init__(self, tau: float = 1.0) -> None:
+        self.tau = tau
+        self._share = 0.0
+        self._at = -math.inf
+
+    def record(self, start: float, end: float) -> None:
+        """A batch ran from ``start`` to ``end``."""
+        self._share = self.share(start) * math.exp(-(end - start) / self.tau)
+        self._share += 1.0 - math.exp(-(end - start) / self.tau)
+        self._at = end
+
+    def share(self, now: float) -> float:
+        """The busy share as of ``now``."""
+        if self._at == -math.inf:
+            return 0.0
+        return self._share * math.exp(-max(now - self._at, 0.0) / self.tau)
+
+
 class Batcher:
     """Decides and records a worker's requests, batching those that arrive together.
 
@@ -100,6 +144,7 @@ class Batcher:
         self._queue: list[DecisionRequest] = []  # touched on the event loop only
         self._deciding = False
         self._ended = -math.inf  # when the last batch ended (event loop time)
+        self.busy = BusyMeter()
 
     @property
     def deciding(self) -> bool:
@@ -118,7 +163,12 @@ class Batcher:
         self._queue.append(request)
         if not self._deciding:
             self._deciding = True
-            if self.linger > 0 and loop.time() - self._ended < 10 * self.linger:
+            now = loop.time()
+            if (
+                self.linger > 0
+                and now - self._ended < 10 * self.linger
+                and self.busy.share(now) >= LINGER_WHEN_BUSY
+            ):
                 loop.call_later(self.linger, self._run, loop)  # busy: let more requests join
             else:
                 # after the callbacks already due: requests read in this pass of the loop join
@@ -129,6 +179,7 @@ class Batcher:
     def _run(self, loop: asyncio.AbstractEventLoop) -> None:
         """Decide, record and answer every waiting request (on the event loop)."""
         batch, self._queue = self._queue, []
+        started = loop.time()
         try:
             _settle(batch, self._decide, "error")
             _settle(batch, self._record, "record_error")
@@ -138,7 +189,8 @@ class Batcher:
                 loop.call_soon(self._run, loop)
             else:
                 self._deciding = False
-                self._ended = loop.time()
+            self._ended = loop.time()
+            self.busy.record(started, self._ended)
 
     # -- deciding --------------------------------------------------------------------------
     def _decide(self, batch: list[DecisionRequest]) -> None:

@@ -64,9 +64,10 @@ class Settings(BaseSettings):
         at once (each holds one while it reads contacts or records), so none is opened
         per request. ``db_pool_size // 2`` more may be opened at a peak.
     batch_linger_ms
-        Under load (the worker's last batch ended less than ten times this ago), a new
-        decision batch waits this long for more requests before it runs: fewer, larger
-        batches, each costing less CPU per request, for at most this much more latency.
+        Near saturation (the worker deciding at least 70 % of the time lately, and its last
+        batch ended less than ten times this ago), a new decision batch waits this long
+        for more requests before it runs: fewer, larger batches, each costing less CPU per
+        request, for at most this much more latency (see :mod:`xsell.service.batcher`).
         0: a batch runs as soon as the event loop is free. A lone request never waits.
     gc_freeze
         Once the worker has started (its state loaded), collect garbage and move every
