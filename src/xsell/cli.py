@@ -466,7 +466,8 @@ def score(
         int | None,
         typer.Option(
             help="Local engine: processes deciding chunks in parallel (default: the usable "
-            "CPUs; 1: in this process). The decisions do not depend on it.",
+            "CPUs; 1: in this process). The decisions do not depend on it. Spark: connections "
+            "loading Spark's decisions into a PostgreSQL log at once (same default).",
             min=1,
         ),
     ] = None,

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, text
 from typer.testing import CliRunner
 
 import xsell
+import xsell.batch.spark.run as spark_run
 from tests.store.conftest import db_url  # noqa: F401  (fixture: a fresh SQLite / PostgreSQL log)
 from xsell.batch.log_table import load_log_table
 from xsell.batch.runner import BatchOptions, run_batch
@@ -163,17 +164,29 @@ def _count(engine: Engine, table: str) -> int:
         return int(conn.execute(text(f"select count(*) from {table}")).scalar() or 0)
 
 
-def test_loading_the_decisions_again_adds_nothing(runs: Runs) -> None:
+def test_loading_the_decisions_again_adds_nothing(
+    runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tables = ("decisions", "contacts", "protected_attributes")
     before = {t: _count(runs.spark, t) for t in tables}
     assert load_log_table(runs.spark, runs.spark_out, batch_rows=700) == 0
+    loads: list[int] = []
+
+    def load(engine: Engine, path: Path, **kw: Any) -> int:
+        loads.append(kw["workers"])
+        return load_log_table(engine, path, **kw)
+
+    monkeypatch.setattr(spark_run, "load_log_table", load)
     # the same command again: the run is done, its decisions are loaded again, none is new
     again = CliRunner().invoke(
         app,
-        _evening_cmd(runs.spark_url, runs.customers, runs.spark_out, "--engine", "spark"),
+        _evening_cmd(
+            runs.spark_url, runs.customers, runs.spark_out, "--engine", "spark", "--workers", "3"
+        ),
     )
     assert again.exit_code == 0, again.output
     assert ", 0 decisions logged" in " ".join(again.output.split())
+    assert loads == [3]  # --workers: the connections loading Spark's decisions
     assert {t: _count(runs.spark, t) for t in tables} == before
 
 

@@ -88,6 +88,8 @@ class BatchOptions:
     workers
         Processes deciding chunks in parallel (default: the CPUs this process may use;
         1: in this process). Every chunk's decisions are the same whatever the number.
+        On Spark (:func:`~xsell.batch.spark.run_spark`), where the executors decide, the
+        connections loading Spark's decisions into a PostgreSQL log at once (same default).
     """
 
     run_id: str | None = None

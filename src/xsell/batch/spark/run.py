@@ -12,7 +12,8 @@ Spark doing the scoring:
 4. the decisions are written by Spark to ``out``, a Parquet folder of part files, one row
    per decision in the decision log's columns (:mod:`xsell.batch.log_table`);
 5. the driver loads them into the decision log in chunks with the bulk loader (COPY on
-   PostgreSQL), idempotently on the decision ids, and marks the run done.
+   PostgreSQL; ``options.workers`` files at once, on as many connections), idempotently on
+   the decision ids, and marks the run done.
 
 A run stopped anywhere is finished by running it again: Spark's output is complete once
 its ``_SUCCESS`` marker is written (a rerun before that scores again, with the same ids),
@@ -40,6 +41,7 @@ from xsell.batch.runs import RunRecord
 from xsell.batch.scoring import RunContext
 from xsell.batch.spark.score import BATCH_ROWS, capacity_thresholds, score_dataframe
 from xsell.batch.spark.session import require_pyspark, spark_session
+from xsell.batch.workers import usable_cpus
 from xsell.control_group import ControlGroup
 from xsell.errors import InputError
 
@@ -195,7 +197,8 @@ def run_spark(
     finally:
         if own:
             session.stop()
-    logged = 0 if log is None else load_log_table(log, out_path)
+    loaders = opts.workers or usable_cpus()
+    logged = 0 if log is None else load_log_table(log, out_path, workers=loaders)
     offers, control_n = _counts(out_path)
     record.finish(
         run_id, rows=check.rows, offers=offers, now=as_utc(system_clock()).to_pydatetime()
