@@ -75,9 +75,9 @@ def test_chunked_equals_unchunked_decisions_and_log_rows(
     whole = score_chunk(agent, customers, run, history)
     assert whole.decisions["explored"].any(), "the policy should explore (draws matter)"
     assert (whole.decisions["blocked_mortgage"] == "cool-off period").any()
-    # uneven chunks, in a shuffled order, with only each chunk's snapshot rows
-    # (a one-row chunk may differ in the last bit: BLAS multiplies one row by another path)
-    pieces = _pieces(customers, [2, 777, 2_500, 64, 3])
+    # uneven chunks (one-row ones too), in a shuffled order, with only each chunk's
+    # snapshot rows
+    pieces = _pieces(customers, [2, 777, 1, 2_500, 64, 1, 3])
     order = np.random.default_rng(1).permutation(len(pieces))
     parts = {}
     for i in order:
