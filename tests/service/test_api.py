@@ -18,6 +18,7 @@ ROUTES = [
     ("GET", "/v1/decisions/abc"),
     ("GET", "/v1/models"),
     ("GET", "/metrics"),
+    ("GET", "/openapi.json"),
 ]
 
 
@@ -43,6 +44,19 @@ def test_every_route_but_health_needs_a_valid_key(
     r = client.request(method, path, headers=headers, json={})
     assert r.status_code == 401
     assert r.headers["X-Model-Version"] == "0"
+
+
+def test_the_key_tests_cover_every_route(client: TestClient) -> None:
+    schema = client.get("/openapi.json", headers=HEADERS).json()
+    documented = {
+        (method.upper(), path.replace("{decision_id}", "abc"))
+        for path, operations in schema["paths"].items()
+        for method in operations
+    }
+    # every documented operation, and the schema itself, but health
+    assert documented | {("GET", "/openapi.json")} == set(ROUTES) | {("GET", "/healthz")}
+    for page in ("/docs", "/redoc"):  # no browser pages: the schema needs a key
+        assert client.get(page).status_code == 404
 
 
 def test_health_needs_no_key(client: TestClient) -> None:

@@ -25,7 +25,7 @@ EXAMPLES = int(os.environ.get("XSELL_SCHEMATHESIS_EXAMPLES", "20"))
 @pytest.fixture(scope="module")
 def api_schema(client: TestClient) -> Any:
     """The app's own schema, called in-process (ASGI) on the started app."""
-    return schemathesis.openapi.from_asgi("/openapi.json", client.app)
+    return schemathesis.openapi.from_asgi("/openapi.json", client.app, headers=HEADERS)
 
 
 @pytest.mark.parametrize(

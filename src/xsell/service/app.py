@@ -7,8 +7,10 @@ import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
 
+from xsell.service.deps import require_api_key
 from xsell.service.errors import install_handlers
 from xsell.service.middleware import ServiceMiddleware
 from xsell.service.routes import decisions, health, models, outcomes
@@ -59,9 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="xsell",
         summary="Next-best-offer decisions for bank cross-selling, logged for audit.",
         lifespan=lifespan,
+        # every route but health needs the API key, the schema too; no browser pages
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.add_middleware(ServiceMiddleware)
     install_handlers(app)
     for r in (decisions.router, outcomes.router, models.router, health.router):
         app.include_router(r)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_api_key)])
+    async def openapi() -> JSONResponse:
+        """The OpenAPI document of the API (with the API key, like every route but health)."""
+        return JSONResponse(app.openapi())
+
     return app
