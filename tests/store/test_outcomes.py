@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.store.conftest import RULES, T0, World
 from xsell.errors import InputError, UnknownDecisionError
+from xsell.store import DecisionLog, RewardRules
 from xsell.store.tables import Contact, LearnedOutcome, OutcomeEvent
 
 DELIVERED = T0 + timedelta(seconds=1)
@@ -139,3 +140,36 @@ def test_invalid_events_are_refused_naming_the_field(
     e = {k: v.replace("{a}", world.offered[0]) for k, v in event.items()}
     with pytest.raises(error, match=match):
         world.log.record_events([e])
+
+
+def test_delivery_events_by_channel_and_windows_by_product(world: World) -> None:
+    """On a channel with its own delivery events only those make a contact; a product with
+    its own window closes its contacts' windows on its own schedule."""
+    offered = world.decisions[world.decisions["product"].notna()]
+    web = offered[offered["channel"] == "web"].iloc[0]
+    app = offered[(offered["channel"] == "app") & (offered["product"] != web["product"])].iloc[0]
+    rules = RewardRules(
+        window_days=10,
+        grace_days=2,
+        delivery_events_by_channel={"web": ("impression",)},
+        window_days_by_product={str(web["product"]): 3},
+    )
+    log = DecisionLog(world.log.engine, catalog=world.agent.catalog, rules=rules, clock=world.clock)
+
+    def contacts() -> dict[str, object]:
+        with log.engine.connect() as conn:
+            rows = conn.execute(select(Contact.decision_id, Contact.closes_at)).all()
+        return {r.decision_id: r.closes_at for r in rows}
+
+    log.record_events([_event(web["decision_id"], "delivered", "web-d", DELIVERED)])
+    assert contacts() == {}  # on the web only an impression is a contact
+    log.record_events(
+        [
+            _event(web["decision_id"], "impression", "web-i", DELIVERED),
+            _event(app["decision_id"], "delivered", "app-d", DELIVERED),
+        ]
+    )
+    assert contacts() == {
+        web["decision_id"]: DELIVERED + timedelta(days=3 + 2),  # its product's own window
+        app["decision_id"]: DELIVERED + timedelta(days=10 + 2),  # the default window
+    }
