@@ -79,6 +79,47 @@ def test_sixteen_concurrent_deliveries_to_one_customer_pass_a_cap_of_one(db_url:
         world.log.engine.dispose()
 
 
+def test_sixteen_concurrent_deliveries_of_one_product_pass_its_frequency_cap_of_one(
+    db_url: str,
+) -> None:
+    """The per-product cap is checked and the contact recorded under the customer's lock too
+    (no cool-off, no contact limit in this catalog: the cap is the one rule that applies)."""
+    data = xsell.Catalog.sample().to_dict()
+    data["contact_policy"] = {"max_offers": 100, "period_days": 30}
+    for product in data["products"]:
+        product["cool_off_days"] = 0
+        product["frequency_cap"] = {"max_offers": 1, "period_days": 30}
+    world = build_world(db_url, n=20, catalog=xsell.Catalog.from_dict(data))
+    try:
+        customers = xsell.make_customers(20, seed=5)
+        cid = world.decisions.loc[world.decisions["product"].notna(), "customer_id"].iloc[0]
+        one = customers[customers["customer_id"] == cid]
+        offers = pd.concat([world.agent.act(one, at=T0, placement=f"p-{i}") for i in range(60)])
+        offers = offers[offers["product"].notna()]
+        product = offers["product"].value_counts().index[0]
+        offers = offers[offers["product"] == product].head(16)
+        assert len(offers) == 16
+        world.log.record_decisions(offers, world.agent)
+        barrier = threading.Barrier(16)
+        results: list[bool] = []
+
+        def deliver(i: str) -> None:
+            barrier.wait()
+            results.append(world.log.record_delivery(i, at=T0 + timedelta(seconds=1)))
+
+        threads = [threading.Thread(target=deliver, args=(str(i),)) for i in offers["decision_id"]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert sorted(results) == [False] * 15 + [True]
+        with world.log.engine.connect() as conn:
+            refused = conn.execute(select(RefusedContact.rule)).scalars().all()
+        assert refused == ["frequency cap"] * 15
+    finally:
+        world.log.engine.dispose()
+
+
 def test_erase_by_customer_removes_everything_about_them(world: World) -> None:
     offered = world.deliver_all()
     world.log.record_events(
