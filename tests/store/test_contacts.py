@@ -245,3 +245,32 @@ def test_a_delivery_reported_late_counts_the_contacts_recorded_after_its_time(
         assert _count(world, Contact) == 1
     finally:
         world.log.engine.dispose()
+
+
+def test_erasure_and_retention_take_decisions_out_of_idempotency_keys(db_url: str) -> None:
+    """A key whose request decided for two customers keeps the other's decisions when one
+    is erased, and is gone once both are; retention drops the keys with the decisions."""
+    world = build_world(db_url, n=4)
+    try:
+        customers = xsell.make_customers(4, seed=5)
+        pair = customers.iloc[:2]
+        later = T0 + timedelta(days=1)
+        decided = world.agent.act(pair, at=later, placement="keyed")
+        world.log.record_decisions(decided, world.agent, idempotency_key="k-pair")
+        first, second = (str(c) for c in pair["customer_id"])
+        ids = decided["decision_id"].astype(str).tolist()
+        assert world.log.decisions_for_key("k-pair") == ids
+        assert world.log.erase_customer(first) == 2  # the build's decision and the keyed one
+        kept = decided.loc[decided["customer_id"].astype(str) == second, "decision_id"]
+        assert world.log.decisions_for_key("k-pair") == kept.astype(str).tolist()
+        world.log.erase_customer(second)
+        assert world.log.decisions_for_key("k-pair") is None
+        # retention: a key recorded before the cut-off goes with its decisions
+        world.clock.now = later
+        again = world.agent.act(customers.iloc[2:3], at=later, placement="keyed")
+        world.log.record_decisions(again, world.agent, idempotency_key="k-late")
+        assert world.log.decisions_for_key("k-late") is not None
+        assert world.log.apply_retention(1, now=later + timedelta(days=2)) >= 1
+        assert world.log.decisions_for_key("k-late") is None
+    finally:
+        world.log.engine.dispose()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import Engine, String, any_, bindparam, delete, insert, select
+from sqlalchemy import Engine, String, any_, bindparam, insert, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 
@@ -32,18 +32,16 @@ from xsell.store.engine import (
     read_transaction,
     write_transaction,
 )
+from xsell.store.erasure import erase_customer, expire_before
 from xsell.store.events import EventReceipt, event_rows, store_events
 from xsell.store.rows import decision_rows, pending_inputs, protected_rows, spec_version
 from xsell.store.rules import RewardRules
 from xsell.store.tables import (
     Contact,
-    CustomerLock,
     Decision,
     DecisionRequest,
     Explanation,
-    OutcomeEvent,
     ProtectedAttributes,
-    RefusedContact,
 )
 
 if TYPE_CHECKING:
@@ -446,29 +444,18 @@ class DecisionLog:
         """Delete everything the log holds on one customer; returns the decisions erased.
 
         Learned outcomes keep their decision id and model inputs (no customer id), so the
-        model versions stay reproducible.
+        model versions stay reproducible; idempotency keys forget the erased decisions
+        (:mod:`xsell.store.erasure`).
         """
         with write_transaction(self.engine) as conn:
-            ids = select(Decision.id).where(Decision.customer_id == str(customer_id))
-            n = len(conn.execute(ids).all())
-            self._delete(conn, ids)
-            conn.execute(delete(CustomerLock).where(CustomerLock.customer_id == str(customer_id)))
-        return n
+            return erase_customer(conn, customer_id)
 
     def apply_retention(self, days: float, now: object = None) -> int:
         """Delete decisions (and their contacts, events, protected attributes) older than
-        ``days``; returns how many decisions were deleted."""
+        ``days``, and the idempotency keys recorded before then; returns how many decisions
+        were deleted."""
         if not days > 0:
             raise InputError(f"`days` must be > 0, got {days!r}")
         cutoff = self._now(now, name="now") - timedelta(days=float(days))
         with write_transaction(self.engine) as conn:
-            ids = select(Decision.id).where(Decision.at < cutoff)
-            n = len(conn.execute(ids).all())
-            self._delete(conn, ids)
-        return n
-
-    @staticmethod
-    def _delete(conn: Any, ids: Any) -> None:
-        for table in (ProtectedAttributes, OutcomeEvent, Contact, RefusedContact, Explanation):
-            conn.execute(delete(table).where(table.decision_id.in_(ids)))
-        conn.execute(delete(Decision).where(Decision.id.in_(ids)))
+            return expire_before(conn, cutoff)
