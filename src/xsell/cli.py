@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -402,6 +403,68 @@ def _learn_step(learner: Learner) -> str:
             f"model version {r.version}: learned {r.learned:,} outcomes "
             f"({r.conversions:,} conversions)"
         )
+
+
+@app.command()
+@_clean_errors
+def audit(
+    database_url: Annotated[
+        str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Audit decisions from this time on (ISO 8601, with zone).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Audit decisions before this time (ISO 8601, with zone).")
+    ] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table to this CSV file.")] = None,
+) -> None:
+    """Fairness audit of the decision log, from its restricted protected attributes.
+
+    By protected attribute and group: decisions (the control group's left out), offers, the
+    offer rate and its ratio to the best-served group's (below 0.8 is flagged: the
+    four-fifths rule), contacts, learned outcomes and conversions.
+    """
+    from sqlalchemy.exc import DBAPIError
+
+    from xsell.store import make_engine
+    from xsell.store.audit import fairness_audit
+
+    engine = make_engine(database_url)
+    try:
+        frame = fairness_audit(engine, since=since, until=until)
+    except DBAPIError as exc:  # no database or no tables
+        raise XsellError(f"cannot read the decision log: {_first_line(exc)}") from None
+    finally:
+        engine.dispose()
+    if csv is not None:
+        frame.to_csv(csv, index=False)
+    if frame.empty:
+        console.print("no decisions with protected attributes in this period")
+        return
+    table = Table(
+        title="Fairness audit: offers by protected group",
+        caption="ratio: the offer rate over the best-served group's; low: under 0.8 "
+        "(the four-fifths rule)",
+        box=box.SIMPLE,
+    )
+    for col in ("attribute", "group", "decided", "offered", "rate", "ratio", "contacted"):
+        table.add_column(col, justify="left" if col in ("attribute", "group") else "right")
+    table.add_column("converted", justify="right")
+    for r in frame.itertuples(index=False):
+        ratio = f"{r.offer_rate_ratio:.2f}" + (" [bold red]low[/]" if r.flagged else "")
+        converted = "-" if r.learned == 0 else f"{r.conversion_rate:.1%} of {r.learned:,}"
+        table.add_row(
+            escape(str(r.attribute)),
+            escape(str(r.group)),
+            f"{r.decisions:,}",
+            f"{r.offers:,}",
+            f"{r.offer_rate:.1%}",
+            ratio,
+            f"{r.contacts:,}",
+            converted,
+        )
+    console.print(table)
 
 
 def _first_line(exc: Exception) -> str:

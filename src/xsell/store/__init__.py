@@ -8,8 +8,11 @@ Kept out of ``import xsell`` (it needs SQLAlchemy); import ``xsell.store`` expli
   outcome events (idempotent); it is the agent's contact history.
 * :class:`ModelRegistry`: stored agent versions. :class:`Learner`: closed outcomes
   learned exactly once into new versions; :func:`rebuild` replays them.
+* :func:`fairness_audit`: offer, contact and conversion rates by protected group (the one
+  reader of the restricted protected attributes).
 """
 
+from xsell.store.audit import fairness_audit
 from xsell.store.engine import database_url, make_engine
 from xsell.store.learner import CRASH_POINTS, Learner, LearnResult, rebuild
 from xsell.store.log import DecisionLog
@@ -27,6 +30,7 @@ __all__ = [
     "agent_from_bytes",
     "agent_to_bytes",
     "database_url",
+    "fairness_audit",
     "make_engine",
     "migrate",
     "rebuild",
