@@ -68,6 +68,12 @@ POLICIES: dict[str, Callable[[], Policy]] = {
 }
 
 
+#: the ``--database-url`` option every command on the decision log takes
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
+]
+
+
 def _bad(param: str, message: str) -> typer.BadParameter:
     return typer.BadParameter(message, param_hint=f"'{param}'")
 
@@ -271,9 +277,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.", min=1, max=64)] = 1,
-    database_url: Annotated[
-        str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
-    ] = None,
+    database_url: DatabaseUrl = None,
     key_file: Annotated[
         Path, typer.Option(help="Where a generated API key is written when none is configured.")
     ] = Path("xsell-api-key.txt"),
@@ -331,9 +335,7 @@ def serve(
 @app.command()
 @_clean_errors
 def learn(
-    database_url: Annotated[
-        str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
-    ] = None,
+    database_url: DatabaseUrl = None,
     every: Annotated[
         float,
         typer.Option(help="Learn again every this many seconds until Ctrl-C (0: once).", min=0),
@@ -408,9 +410,7 @@ def _learn_step(learner: Learner) -> str:
 @app.command()
 @_clean_errors
 def audit(
-    database_url: Annotated[
-        str | None, typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db).")
-    ] = None,
+    database_url: DatabaseUrl = None,
     since: Annotated[
         str | None, typer.Option(help="Audit decisions from this time on (ISO 8601, with zone).")
     ] = None,
@@ -496,10 +496,7 @@ def _capacities(values: list[str]) -> dict[str, int]:
 def score(
     customers: Annotated[Path, typer.Argument(help="Customer file: Parquet, or CSV (.csv).")],
     out: Annotated[Path, typer.Option("--out", help="Offers file: .csv for CSV, else Parquet.")],
-    database_url: Annotated[
-        str | None,
-        typer.Option(help="Decision log (default: $XSELL_DATABASE_URL or ./xsell.db)."),
-    ] = None,
+    database_url: DatabaseUrl = None,
     agent_file: Annotated[
         Path | None,
         typer.Option("--agent", help="A saved agent (default: the log's newest model version)."),

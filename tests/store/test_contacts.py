@@ -27,6 +27,23 @@ def _count(world: World, table: type) -> int:
         return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 
 
+def _deliver_at_once(world: World, ids: list[str]) -> list[bool]:
+    """Deliver these decisions from one thread each, released together."""
+    barrier = threading.Barrier(len(ids))
+    results: list[bool] = []
+
+    def deliver(i: str) -> None:
+        barrier.wait()
+        results.append(world.log.record_delivery(i, at=T0 + timedelta(seconds=1)))
+
+    threads = [threading.Thread(target=deliver, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return results
+
+
 def test_a_delivered_offer_blocks_the_next_decision_by_cool_off(world: World) -> None:
     d = world.decisions
     first = d[d["product"].notna()].iloc[0]
@@ -56,19 +73,7 @@ def test_sixteen_concurrent_deliveries_to_one_customer_pass_a_cap_of_one(db_url:
         offers = offers[offers["product"].notna()].head(16)
         assert len(offers) == 16
         world.log.record_decisions(offers, world.agent)
-        ids = offers["decision_id"].astype(str).tolist()
-        barrier = threading.Barrier(16)
-        results: list[bool] = []
-
-        def deliver(i: str) -> None:
-            barrier.wait()
-            results.append(world.log.record_delivery(i, at=T0 + timedelta(seconds=1)))
-
-        threads = [threading.Thread(target=deliver, args=(i,)) for i in ids]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        results = _deliver_at_once(world, offers["decision_id"].astype(str).tolist())
         assert sorted(results) == [False] * 15 + [True]
         with world.log.engine.connect() as conn:
             n = conn.execute(
@@ -100,18 +105,7 @@ def test_sixteen_concurrent_deliveries_of_one_product_pass_its_frequency_cap_of_
         offers = offers[offers["product"] == product].head(16)
         assert len(offers) == 16
         world.log.record_decisions(offers, world.agent)
-        barrier = threading.Barrier(16)
-        results: list[bool] = []
-
-        def deliver(i: str) -> None:
-            barrier.wait()
-            results.append(world.log.record_delivery(i, at=T0 + timedelta(seconds=1)))
-
-        threads = [threading.Thread(target=deliver, args=(str(i),)) for i in offers["decision_id"]]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        results = _deliver_at_once(world, offers["decision_id"].astype(str).tolist())
         assert sorted(results) == [False] * 15 + [True]
         with world.log.engine.connect() as conn:
             refused = conn.execute(select(RefusedContact.rule)).scalars().all()
