@@ -291,6 +291,7 @@ def summary(result: DemoResult, per_request: int, db: Path) -> list[str]:
     )
     lines.append(
         f"The decision log stays in {db}: XSELL_DATABASE_URL=sqlite:///{db} xsell serve "
-        "serves it again (GET /v1/decisions/{id} is a decision's audit record)."
+        "serves it again (GET /v1/decisions/{id} is a decision's audit record); "
+        f"xsell audit --database-url sqlite:///{db} audits its offers by protected group."
     )
     return lines
