@@ -11,7 +11,7 @@ from scipy.special import expit
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
 
-__all__ = ["Prediction", "RewardModel", "check_design", "gaussian_prior"]
+__all__ = ["Prediction", "RewardModel", "check_design", "gaussian_prior", "row_products"]
 
 Link = Literal["logit", "identity"]
 
@@ -104,3 +104,21 @@ class RewardModel(Protocol):
     def decay(self, factor: float) -> None:
         """Forget: let the evidence seen so far count ``factor`` (in (0, 1]) times as much."""
         ...
+
+
+def row_products(X: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """``X @ W.T``, each row's sums in one order whatever the rows around it.
+
+    BLAS gives a row other last bits by its position in the product (its kernels for the
+    edges of a block differ from the rest), and the logged probabilities must not depend on
+    how customers are grouped; einsum sums a row's products in an order set by the operands' layout: over Fortran-ordered
+    rows (the featurizer builds X column by column), it runs down the rows (fast, vectorized
+    over customers). A one-row matrix is C-ordered as well, and einsum then sums along the
+    row instead, which gave a customer decided alone other last bits than among others; it
+    is computed as two rows, so it takes the same path.
+    """
+    X = np.asfortranarray(X)
+    if len(X) == 1:
+        two = np.einsum("nd,kd->nk", np.asfortranarray(np.vstack([X, X])), W)
+        return np.asarray(two[:1])
+    return np.asarray(np.einsum("nd,kd->nk", X, W))

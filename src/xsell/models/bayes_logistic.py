@@ -10,7 +10,7 @@ from scipy.special import expit
 from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction, check_design, gaussian_prior
+from xsell.models.base import Prediction, check_design, gaussian_prior, row_products
 
 __all__ = ["BayesianLogisticRegression"]
 
@@ -119,7 +119,7 @@ class BayesianLogisticRegression:
         """Posterior of every arm's logit: mean and standard deviation, shape (n, K)."""
         self._check(design)
         d = self.n_shared
-        loc = _row_products(design.X, self.mean_[:, :d])
+        loc = row_products(design.X, self.mean_[:, :d])
         if self.n_inputs > d:
             loc += np.einsum("nke,ke->nk", design.E, self.mean_[:, d:])
         if not with_uncertainty:
@@ -308,19 +308,3 @@ class BayesianLogisticRegression:
         """Build a model from saved state."""
         m = cls(arrays["prior_mean"], arrays["prior_sd"], n_shared=int(meta["n_shared"]))
         return m.set_state(meta, arrays)
-
-
-def _row_products(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """``X @ W.T``, each row's sums in one order whatever the rows around it.
-
-    einsum sums a row's products in an order set by the operands' layout: over Fortran-ordered
-    rows (the featurizer builds X column by column), it runs down the rows (fast, vectorized
-    over customers). A one-row matrix is C-ordered as well, and einsum then sums along the
-    row instead, which gave a customer decided alone other last bits than among others; it
-    is computed as two rows, so it takes the same path.
-    """
-    X = np.asfortranarray(X)
-    if len(X) == 1:
-        two = np.einsum("nd,kd->nk", np.asfortranarray(np.vstack([X, X])), W)
-        return np.asarray(two[:1])
-    return np.asarray(np.einsum("nd,kd->nk", X, W))

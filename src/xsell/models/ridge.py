@@ -9,7 +9,7 @@ import numpy as np
 from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction, gaussian_prior
+from xsell.models.base import Prediction, gaussian_prior, row_products
 
 __all__ = ["RidgeRegression"]
 
@@ -154,22 +154,33 @@ class RidgeRegression:
         return np.stack([centred, missing.astype(np.float64)], axis=2)
 
     def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
-        """Posterior of every arm's probability: mean and standard deviation, shape (n, K)."""
+        """Posterior of every arm's probability: mean and standard deviation, shape (n, K).
+
+        A row's numbers do not depend on the rows around it (products by
+        :func:`~xsell.models.base.row_products`; one row is computed as two, since einsum
+        sums a one-row matrix, C- and Fortran-ordered at once, in another order).
+        """
+        if design.n == 1:
+            two = Design(
+                *(np.repeat(a, 2, axis=0) for a in (design.X, design.E, design.propensity))
+            )
+            p = self.predict(two, with_uncertainty=with_uncertainty)
+            return Prediction(p.loc[:1], None if p.scale is None else p.scale[:1], p.link)
         E = self._arm_inputs(design)
-        d, X = self.n_shared, design.X
-        loc = X @ self.mean_[:, :d].T
+        d, X = self.n_shared, np.asfortranarray(design.X)
+        loc = row_products(X, self.mean_[:, :d])
         if E.shape[2]:
             loc += np.einsum("nke,ke->nk", E, self.mean_[:, d:])
         if not with_uncertainty:
             return Prediction(loc, None, "identity")
-        # zᵀ Σ_k z for every arm with one GEMM against all covariances (float64: on the
+        # zᵀ Σ_k z for every arm against all covariances at once (float64: on the
         # probability scale the variances are small and the propensity input is narrow)
         n, K = loc.shape
         cxx = self.cov_[:, :d, :d].transpose(1, 0, 2).reshape(d, K * d)
-        var = np.einsum("nkd,nd->nk", (X @ cxx).reshape(n, K, d), X)
+        var = np.einsum("nkd,nd->nk", row_products(X, cxx.T).reshape(n, K, d), X)
         if E.shape[2]:
             cxe = self.cov_[:, :d, d:].transpose(1, 0, 2).reshape(d, -1)
-            var += 2.0 * np.einsum("nke,nke->nk", (X @ cxe).reshape(E.shape), E)
+            var += 2.0 * np.einsum("nke,nke->nk", row_products(X, cxe.T).reshape(E.shape), E)
             var += np.einsum("nke,kef,nkf->nk", E, self.cov_[:, d:, d:], E)
         return Prediction(loc, np.sqrt(np.maximum(var, 0.0)), "identity")
 
