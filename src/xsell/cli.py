@@ -427,8 +427,7 @@ def audit(
     """
     from sqlalchemy.exc import DBAPIError
 
-    from xsell.store import make_engine
-    from xsell.store.audit import fairness_audit
+    from xsell.store import fairness_audit, make_engine
 
     engine = make_engine(database_url)
     try:

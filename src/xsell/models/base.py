@@ -11,7 +11,14 @@ from scipy.special import expit
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
 
-__all__ = ["Prediction", "RewardModel", "check_design", "gaussian_prior", "row_products"]
+__all__ = [
+    "Prediction",
+    "RewardModel",
+    "check_design",
+    "gaussian_prior",
+    "predict_one_row_as_two",
+    "row_products",
+]
 
 Link = Literal["logit", "identity"]
 
@@ -107,18 +114,25 @@ class RewardModel(Protocol):
 
 
 def row_products(X: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """``X @ W.T``, each row's sums in one order whatever the rows around it.
+    """``X @ W.T`` for two rows or more, each row's sums in one order whatever rows share it.
 
     BLAS gives a row other last bits by its position in the product (its kernels for the
     edges of a block differ from the rest), and the logged probabilities must not depend on
-    how customers are grouped; einsum sums a row's products in an order set by the operands' layout: over Fortran-ordered
-    rows (the featurizer builds X column by column), it runs down the rows (fast, vectorized
-    over customers). A one-row matrix is C-ordered as well, and einsum then sums along the
-    row instead, which gave a customer decided alone other last bits than among others; it
-    is computed as two rows, so it takes the same path.
+    how customers are grouped. einsum sums a row's products in an order set by the
+    operands' layout: over Fortran-ordered rows (the featurizer builds X column by column)
+    it runs down the rows, vectorized over customers. A one-row matrix is C-ordered as
+    well, and einsum would sum it along the row instead: predict one row with
+    :func:`predict_one_row_as_two`.
     """
-    X = np.asfortranarray(X)
-    if len(X) == 1:
-        two = np.einsum("nd,kd->nk", np.asfortranarray(np.vstack([X, X])), W)
-        return np.asarray(two[:1])
-    return np.asarray(np.einsum("nd,kd->nk", X, W))
+    return np.asarray(np.einsum("nd,kd->nk", np.asfortranarray(X), W))
+
+
+def predict_one_row_as_two(
+    model: RewardModel, design: Design, *, with_uncertainty: bool
+) -> Prediction:
+    """``model.predict`` of a one-row design, computed on two copies of the row, so that a
+    customer decided alone takes the same arithmetic as among others (see
+    :func:`row_products`)."""
+    two = Design(*(np.repeat(a, 2, axis=0) for a in (design.X, design.E, design.propensity)))
+    p = model.predict(two, with_uncertainty=with_uncertainty)
+    return Prediction(p.loc[:1], None if p.scale is None else p.scale[:1], p.link)

@@ -10,7 +10,13 @@ from scipy.special import expit
 from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction, check_design, gaussian_prior, row_products
+from xsell.models.base import (
+    Prediction,
+    check_design,
+    gaussian_prior,
+    predict_one_row_as_two,
+    row_products,
+)
 
 __all__ = ["BayesianLogisticRegression"]
 
@@ -118,6 +124,8 @@ class BayesianLogisticRegression:
     def predict(self, design: Design, *, with_uncertainty: bool = True) -> Prediction:
         """Posterior of every arm's logit: mean and standard deviation, shape (n, K)."""
         self._check(design)
+        if design.n == 1:  # the same arithmetic as among others (see row_products)
+            return predict_one_row_as_two(self, design, with_uncertainty=with_uncertainty)
         d = self.n_shared
         loc = row_products(design.X, self.mean_[:, :d])
         if self.n_inputs > d:

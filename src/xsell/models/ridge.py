@@ -9,7 +9,12 @@ import numpy as np
 from xsell._blas import single_threaded_blas
 from xsell.errors import InputError
 from xsell.features.featurizer import Design
-from xsell.models.base import Prediction, gaussian_prior, row_products
+from xsell.models.base import (
+    Prediction,
+    gaussian_prior,
+    predict_one_row_as_two,
+    row_products,
+)
 
 __all__ = ["RidgeRegression"]
 
@@ -157,15 +162,10 @@ class RidgeRegression:
         """Posterior of every arm's probability: mean and standard deviation, shape (n, K).
 
         A row's numbers do not depend on the rows around it (products by
-        :func:`~xsell.models.base.row_products`; one row is computed as two, since einsum
-        sums a one-row matrix, C- and Fortran-ordered at once, in another order).
+        :func:`~xsell.models.base.row_products`; one row is predicted as two).
         """
         if design.n == 1:
-            two = Design(
-                *(np.repeat(a, 2, axis=0) for a in (design.X, design.E, design.propensity))
-            )
-            p = self.predict(two, with_uncertainty=with_uncertainty)
-            return Prediction(p.loc[:1], None if p.scale is None else p.scale[:1], p.link)
+            return predict_one_row_as_two(self, design, with_uncertainty=with_uncertainty)
         E = self._arm_inputs(design)
         d, X = self.n_shared, np.asfortranarray(design.X)
         loc = row_products(X, self.mean_[:, :d])

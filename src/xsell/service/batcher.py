@@ -107,19 +107,20 @@ class BusyMeter:
     def __init__(self, tau: float = 1.0) -> None:
         self.tau = tau
         self._share = 0.0
-        self._at = -math.inf
+        #: when the last batch ended (``-inf``: none yet)
+        self.ended = -math.inf
 
     def record(self, start: float, end: float) -> None:
         """A batch ran from ``start`` to ``end``."""
-        self._share = self.share(start) * math.exp(-(end - start) / self.tau)
-        self._share += 1.0 - math.exp(-(end - start) / self.tau)
-        self._at = end
+        decay = math.exp(-(end - start) / self.tau)
+        self._share = self.share(start) * decay + 1.0 - decay
+        self.ended = end
 
     def share(self, now: float) -> float:
         """The busy share as of ``now``."""
-        if self._at == -math.inf:
+        if self.ended == -math.inf:
             return 0.0
-        return self._share * math.exp(-max(now - self._at, 0.0) / self.tau)
+        return self._share * math.exp(-max(now - self.ended, 0.0) / self.tau)
 
 
 class Batcher:
@@ -143,8 +144,7 @@ class Batcher:
         self.linger = linger
         self._queue: list[DecisionRequest] = []  # touched on the event loop only
         self._deciding = False
-        self._ended = -math.inf  # when the last batch ended (event loop time)
-        self.busy = BusyMeter()
+        self.busy = BusyMeter()  # also says when the last batch ended
 
     @property
     def deciding(self) -> bool:
@@ -166,7 +166,7 @@ class Batcher:
             now = loop.time()
             if (
                 self.linger > 0
-                and now - self._ended < 10 * self.linger
+                and now - self.busy.ended < 10 * self.linger
                 and self.busy.share(now) >= LINGER_WHEN_BUSY
             ):
                 loop.call_later(self.linger, self._run, loop)  # busy: let more requests join
@@ -189,8 +189,7 @@ class Batcher:
                 loop.call_soon(self._run, loop)
             else:
                 self._deciding = False
-            self._ended = loop.time()
-            self.busy.record(started, self._ended)
+            self.busy.record(started, loop.time())
 
     # -- deciding --------------------------------------------------------------------------
     def _decide(self, batch: list[DecisionRequest]) -> None:
