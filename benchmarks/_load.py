@@ -263,7 +263,7 @@ def open_loop(
     except ImportError:  # pragma: no cover - uvloop is a dependency of the service
         run = asyncio.run
     # The generator's own pauses would count as the server's latency: a full collection
-    # of this process's heap (xsell, pandas, NumPy imported) held its event loop 120-140 ms.
+    # of this process's heap (xsell, pandas, NumPy imported) holds its event loop ~70 ms.
     # The run's garbage is mostly freed by reference counting; the rest waits until after.
     gc.collect()
     gc.freeze()

@@ -73,8 +73,8 @@ class Settings(BaseSettings):
         Once the worker has started (its state loaded), collect garbage and move every
         object then alive out of the garbage collector's reach (:func:`gc.freeze`). A
         worker starts with about 190,000 objects (modules, the agent, the catalog), and a
-        full collection that visits them all held the event loop for 120-170 ms, a few
-        times a minute under load; frozen, a full collection visits only what requests
+        full collection that visits them all holds the event loop about 100 ms
+        (``benchmarks/gc_pause.py``); frozen, a full collection visits only what requests
         left behind. Turn it off where many apps start in one long-lived process (tests
         with an in-process client), whose frozen objects would never be collected.
 
